@@ -1,0 +1,153 @@
+#include "hypervisor/cli.h"
+
+#include "hypervisor/error.h"
+
+#include <string.h>
+
+typedef struct CliRaw {
+    char *kernel, *initramfs, *cmdline, *cpus, *memory, *serial, *reboot_policy, *log_file;
+    gboolean help, version;
+    int verbosity;
+} CliRaw;
+
+static gboolean count_verbose(const gchar *name, const gchar *value, gpointer data, GError **errp)
+{
+    ((CliRaw *)data)->verbosity++;
+    return TRUE;
+}
+
+static GOptionContext *make_context(CliRaw *raw)
+{
+    const GOptionEntry entries[] = {
+        { "kernel", 0, 0, G_OPTION_ARG_FILENAME, &raw->kernel,
+          "Linux kernel to boot: a bzImage or an ELF vmlinux with a PVH entry note", "PATH" },
+        { "initramfs", 0, 0, G_OPTION_ARG_FILENAME, &raw->initramfs, "Initial ramdisk", "PATH" },
+        { "cmdline", 0, 0, G_OPTION_ARG_STRING, &raw->cmdline, "Kernel command line", "TEXT" },
+        { "cpus", 0, 0, G_OPTION_ARG_STRING, &raw->cpus,
+          "vCPUs: boot=N[,max=M] (default boot=1)", "boot=N[,max=M]" },
+        { "memory", 0, 0, G_OPTION_ARG_STRING, &raw->memory,
+          "Guest RAM: size=SIZE[,shared=on|off][,hugepages=on|off][,hugepage_size=SIZE] "
+          "(default size=512M)",
+          "size=SIZE,..." },
+        { "serial", 0, 0, G_OPTION_ARG_STRING, &raw->serial,
+          "16550 UART (COM1) backend: tty|file=PATH|socket=PATH|pty|null|off (default tty)",
+          "MODE" },
+        { "reboot-policy", 0, 0, G_OPTION_ARG_STRING, &raw->reboot_policy,
+          "What a guest reboot does: exit (default; nimbus exits with status 0) or restart",
+          "exit|restart" },
+        { "verbose", 'v', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, (gpointer)count_verbose,
+          "More log output (repeat: -v info, -vv debug, -vvv guest errors)", NULL },
+        { "log-file", 0, 0, G_OPTION_ARG_FILENAME, &raw->log_file,
+          "Write the log to PATH instead of stderr", "PATH" },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &raw->version, "Print the version and exit", NULL },
+        { "help", 'h', 0, G_OPTION_ARG_NONE, &raw->help, "Show this help and exit", NULL },
+        { NULL },
+    };
+    GOptionContext *ctx = g_option_context_new("- a cloud virtual machine monitor on KVM");
+    GOptionGroup *group = g_option_group_new("nimbus", "Nimbus options", "Show Nimbus options", raw, NULL);
+    g_option_group_add_entries(group, entries);
+    g_option_context_set_main_group(ctx, group);
+    /* We print help ourselves: glib's built-in --help calls exit(). */
+    g_option_context_set_help_enabled(ctx, FALSE);
+    g_option_context_set_summary(ctx,
+        "Boots a Linux guest directly from its kernel, with a serial console on the\n"
+        "terminal. A guest reboot or power-off ends nimbus with exit status 0.");
+    g_option_context_set_description(ctx,
+        "Sizes take a K, M, G or T suffix (512M, 4G). Options taking key=value lists\n"
+        "reject unknown or repeated keys.\n"
+        "\n"
+        "Exit status: 0 when the guest powered off or rebooted, 1 on an error,\n"
+        "128+N when stopped by signal N.\n"
+        "\n"
+        "Example:\n"
+        "  nimbus --kernel bzImage --initramfs initrd.gz --cmdline \"console=ttyS0\" \\\n"
+        "         --cpus boot=2 --memory size=1G --serial tty\n");
+    return ctx;
+}
+
+static void raw_clear(CliRaw *r)
+{
+    g_free(r->kernel);
+    g_free(r->initramfs);
+    g_free(r->cmdline);
+    g_free(r->cpus);
+    g_free(r->memory);
+    g_free(r->serial);
+    g_free(r->reboot_policy);
+    g_free(r->log_file);
+}
+
+void cli_options_free(CliOptions *o)
+{
+    if (!o)
+        return;
+    vm_config_free(o->vm);
+    g_free(o->log_file);
+    g_free(o);
+}
+
+/* Apply one option value, prefixing errors with the option's name. */
+#define APPLY(opt, call)                                 \
+    do {                                                 \
+        if (!(call)) {                                   \
+            g_prefix_error(errp, "--%s: ", opt);         \
+            goto out;                                    \
+        }                                                \
+    } while (0)
+
+CliOptions *cli_parse(int argc, char **argv, GError **errp)
+{
+    CliRaw raw = { 0 };
+    GOptionContext *ctx = make_context(&raw);
+    /* GOption rearranges its array: give it a copy. */
+    g_autofree char **args = g_new0(char *, (gsize)argc + 1);
+    memcpy(args, argv, sizeof(char *) * (gsize)argc);
+    int n = argc;
+    char **pargs = args;
+    gboolean ok = g_option_context_parse(ctx, &n, &pargs, errp);
+    g_option_context_free(ctx);
+    g_autoptr(CliOptions) o = g_new0(CliOptions, 1);
+    if (!ok)
+        goto out;
+    if (n > 1) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "unexpected argument '%s'", pargs[1]);
+        ok = FALSE;
+        goto out;
+    }
+    o->verbosity = raw.verbosity;
+    o->log_file = g_strdup(raw.log_file);
+    o->show_help = raw.help;
+    o->show_version = raw.version;
+    bool describes_vm = raw.kernel || raw.initramfs || raw.cmdline || raw.cpus || raw.memory ||
+                        raw.serial || raw.reboot_policy;
+    if (describes_vm) {
+        g_autoptr(VmConfig) vm = vm_config_new_default();
+        vm->payload.kernel = g_strdup(raw.kernel);
+        vm->payload.initramfs = g_strdup(raw.initramfs);
+        vm->payload.cmdline = g_strdup(raw.cmdline);
+        ok = FALSE;
+        if (raw.cpus)
+            APPLY("cpus", vm_config_parse_cpus(raw.cpus, &vm->cpus, errp));
+        if (raw.memory)
+            APPLY("memory", vm_config_parse_memory(raw.memory, &vm->memory, errp));
+        if (raw.serial)
+            APPLY("serial", vm_config_parse_console(raw.serial, &vm->serial, errp));
+        if (raw.reboot_policy)
+            APPLY("reboot-policy", vm_config_parse_reboot_policy(raw.reboot_policy,
+                                                                 &vm->reboot_policy, errp));
+        ok = TRUE;
+        o->vm = g_steal_pointer(&vm);
+    }
+out:
+    raw_clear(&raw);
+    return ok ? g_steal_pointer(&o) : NULL;
+}
+
+char *cli_help_text(void)
+{
+    CliRaw raw = { 0 };
+    GOptionContext *ctx = make_context(&raw);
+    char *text = g_option_context_get_help(ctx, TRUE, NULL);
+    g_option_context_free(ctx);
+    return text;
+}

@@ -1,0 +1,23 @@
+/* Command-line parsing (cloud-hypervisor syntax) into a VmConfig plus the
+ * process options. Pure: no I/O besides reading argv, so it is unit-tested. */
+#pragma once
+#include "hypervisor/vm_config.h"
+
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct CliOptions {
+    VmConfig *vm;    /* NULL when no VM is described on the command line */
+    int verbosity;   /* number of -v */
+    char *log_file;
+    bool show_help;
+    bool show_version;
+} CliOptions;
+
+/* argv is not modified. Returns NULL with a one-line error on bad input. */
+CliOptions *cli_parse(int argc, char **argv, GError **errp);
+void cli_options_free(CliOptions *o);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CliOptions, cli_options_free)
+
+/* The --help text. */
+char *cli_help_text(void);

@@ -1,0 +1,54 @@
+/* The device model: every device is a plain struct that embeds Device as its
+ * first member and has one const DeviceOps table. The Vm walks its device
+ * list to realize, reset, pause, resume, save, load and unrealize them all the
+ * same way; no per-device code lives in the machine or the VM. */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct Vm Vm;
+typedef struct Device Device;
+typedef struct StateDesc StateDesc; /* migration/state.h */
+
+/* Realize/load run in ascending stage, pause/unrealize in descending stage. */
+typedef enum {
+    DEVICE_STAGE_IRQCHIP,
+    DEVICE_STAGE_PLATFORM,
+    DEVICE_STAGE_PCI_HOST,
+    DEVICE_STAGE_PCI_DEVICE,
+    DEVICE_STAGE_COUNT
+} DeviceStage;
+
+typedef struct DeviceOps {
+    const char *type;     /* "uart16550", "virtio-blk", ... */
+    size_t instance_size; /* of the struct embedding Device first */
+    DeviceStage stage;
+    /* Claim resources and map regions; cfg is the type's own config struct.
+     * On failure the caller calls unrealize, which must therefore accept a
+     * partially realized device. */
+    bool (*realize)(Device *d, const void *cfg, GError **errp);
+    /* Back to power-on state; local state only (no IRQ changes, no DMA). */
+    void (*reset)(Device *d);
+    /* Quiesce: after return the device's state is frozen (in-flight I/O done). */
+    bool (*pause)(Device *d, GError **errp);
+    bool (*resume)(Device *d, GError **errp);
+    /* Declarative state for snapshot/migration (save and load go through it). */
+    const StateDesc *state;
+    void (*unrealize)(Device *d);
+} DeviceOps;
+
+struct Device {
+    const DeviceOps *ops;
+    char *id; /* unique within the VM */
+    Vm *vm;
+    bool realized;
+};
+
+#define DEVICE_CAST(type, dev) ((type *)(void *)(dev))
+
+/* Allocate, realize and attach a device to vm. On failure nothing is left
+ * behind. The returned device is owned by the VM. */
+Device *device_create(Vm *vm, const DeviceOps *ops, const char *id, const void *cfg, GError **errp);
+/* Unrealize, detach and free. */
+void device_destroy(Device *d);

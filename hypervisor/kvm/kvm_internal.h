@@ -1,0 +1,44 @@
+/* Private to the KVM backend: the structs behind the opaque Accel* types and
+ * the per-arch hooks (kvm_x86.c / kvm_arm64.c). */
+#pragma once
+#include "hypervisor/accel.h"
+
+#include <linux/kvm.h>
+
+typedef struct KvmAccel {
+    Accel base;
+    int fd;             /* /dev/kvm */
+    size_t run_size;    /* KVM_GET_VCPU_MMAP_SIZE */
+    int max_vcpus;
+    int max_memslots;
+} KvmAccel;
+
+typedef struct KvmVm {
+    AccelVm base;
+    KvmAccel *accel;
+    int fd;
+} KvmVm;
+
+typedef struct KvmVcpu {
+    AccelVcpu base;
+    KvmVm *vm;
+    int fd;
+    uint32_t id;
+    struct kvm_run *run;
+} KvmVcpu;
+
+/* An ioctl number per register/state block and its size (arch tables). */
+typedef struct KvmBlock {
+    unsigned long get, set;
+    size_t size;
+    uint32_t chip_id; /* for KVM_GET/SET_IRQCHIP blocks; otherwise unused */
+} KvmBlock;
+
+/* ioctl that retries on EINTR where that is safe; returns >= 0 or -errno. */
+int kvm_ioctl(int fd, unsigned long req, void *arg);
+
+/* arch hooks */
+const KvmBlock *kvm_arch_reg_block(AccelRegBlock which);
+const KvmBlock *kvm_arch_vm_block(AccelVmState which);
+int kvm_arch_setup_platform(KvmVm *vm, const AccelPlatform *p);
+bool kvm_arch_check_caps(KvmAccel *k, GError **errp);

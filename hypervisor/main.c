@@ -1,0 +1,52 @@
+/* nimbus: parse the command line, build the VM, run the control loop.
+ * The only file that calls exit() (by returning from main). */
+#include "arch/arch.h"
+#include "hypervisor/cli.h"
+#include "hypervisor/log.h"
+#include "hypervisor/version.h"
+#include "hypervisor/vmm.h"
+
+#include <stdio.h>
+
+static int fail(const GError *err)
+{
+    fprintf(stderr, "nimbus: error: %s\n", err->message);
+    return VMM_EXIT_ERROR;
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(CliOptions) opts = cli_parse(argc, argv, &err);
+    if (!opts)
+        return fail(err);
+    if (opts->show_help) {
+        g_autofree char *help = cli_help_text();
+        fputs(help, stdout);
+        return VMM_EXIT_OK;
+    }
+    if (opts->show_version) {
+        printf("nimbus v%s\n", NIMBUS_VERSION);
+        return VMM_EXIT_OK;
+    }
+    if (!opts->vm) {
+        fprintf(stderr, "nimbus: error: nothing to run: give --kernel PATH (see nimbus --help)\n");
+        return VMM_EXIT_ERROR;
+    }
+    LogConfig log_cfg = { .verbosity = opts->verbosity, .path = opts->log_file };
+    if (!log_setup(&log_cfg, &err))
+        return fail(err);
+
+    Vmm *vmm = vmm_new(arch_machine_ops());
+    int status;
+    if (!vmm_vm_create(vmm, opts->vm, &err) || !vmm_vm_boot(vmm, &err)) {
+        status = fail(err);
+    } else {
+        vmm_set_exit_with_guest(vmm, true);
+        vmm_watch_signals(vmm);
+        status = vmm_run(vmm);
+    }
+    vmm_free(vmm);
+    log_teardown();
+    return status;
+}

@@ -1,0 +1,321 @@
+#include "hypervisor/memory.h"
+
+#include "hypervisor/error.h"
+
+#include <errno.h>
+#include <linux/memfd.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct GuestMemory {
+    AccelVm *avm;
+    GRWLock lock;
+    GPtrArray *regions; /* MemRegion *, sorted by gpa, non-overlapping */
+    uint64_t slots_used; /* bitmap of slot ids in use (first 64 suffice for now) */
+};
+
+GuestMemory *memory_new(AccelVm *avm)
+{
+    GuestMemory *m = g_new0(GuestMemory, 1);
+    m->avm = avm;
+    g_rw_lock_init(&m->lock);
+    m->regions = g_ptr_array_new();
+    return m;
+}
+
+static void region_release(GuestMemory *m, MemRegion *r)
+{
+    if (m->avm)
+        m->avm->ops->vm_set_memslot(m->avm, r->slot, r->gpa, 0, r->hva, 0);
+    m->slots_used &= ~(1ull << r->slot);
+    if (r->owns_mapping)
+        munmap(r->hva, r->size);
+    if (r->fd >= 0)
+        close(r->fd);
+    g_free(r->name);
+    g_free(r);
+}
+
+void memory_free(GuestMemory *m)
+{
+    if (!m)
+        return;
+    for (guint i = 0; i < m->regions->len; i++)
+        region_release(m, m->regions->pdata[i]);
+    g_ptr_array_free(m->regions, TRUE);
+    g_rw_lock_clear(&m->lock);
+    g_free(m);
+}
+
+static bool overlaps(GuestMemory *m, Gpa gpa, uint64_t size)
+{
+    for (guint i = 0; i < m->regions->len; i++) {
+        MemRegion *r = m->regions->pdata[i];
+        if (gpa < r->gpa + r->size && r->gpa < gpa + size)
+            return true;
+    }
+    return false;
+}
+
+static gint region_cmp(gconstpointer a, gconstpointer b)
+{
+    const MemRegion *ra = *(MemRegion *const *)a, *rb = *(MemRegion *const *)b;
+    return ra->gpa < rb->gpa ? -1 : ra->gpa > rb->gpa;
+}
+
+/* Insert r (hva/size/gpa filled) and register its slot. Takes ownership. */
+static MemRegion *region_insert(GuestMemory *m, MemRegion *r, GError **errp)
+{
+    g_rw_lock_writer_lock(&m->lock);
+    if (r->size == 0 || r->gpa + r->size < r->gpa || overlaps(m, r->gpa, r->size)) {
+        g_rw_lock_writer_unlock(&m->lock);
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                    "memory region '%s' [0x%" G_GINT64_MODIFIER "x, +0x%" G_GINT64_MODIFIER
+                    "x) is empty or overlaps another region",
+                    r->name, r->gpa, r->size);
+        goto fail;
+    }
+    if (m->slots_used == UINT64_MAX) {
+        g_rw_lock_writer_unlock(&m->lock);
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED, "too many memory regions");
+        goto fail;
+    }
+    r->slot = (uint32_t)__builtin_ctzll(~m->slots_used);
+    if (m->avm) {
+        int e = m->avm->ops->vm_set_memslot(m->avm, r->slot, r->gpa, r->size, r->hva, r->flags);
+        if (e < 0) {
+            g_rw_lock_writer_unlock(&m->lock);
+            error_set_errno(errp, e, "cannot map memory region '%s' into the guest", r->name);
+            goto fail;
+        }
+    }
+    m->slots_used |= 1ull << r->slot;
+    g_ptr_array_add(m->regions, r);
+    g_ptr_array_sort(m->regions, region_cmp);
+    g_rw_lock_writer_unlock(&m->lock);
+    return r;
+fail:
+    if (r->owns_mapping)
+        munmap(r->hva, r->size);
+    if (r->fd >= 0)
+        close(r->fd);
+    g_free(r->name);
+    g_free(r);
+    return NULL;
+}
+
+static unsigned hugepage_flag(uint64_t size)
+{
+    if (!size)
+        return 0;
+    return (unsigned)__builtin_ctzll(size) << MFD_HUGE_SHIFT;
+}
+
+MemRegion *memory_add_ram(GuestMemory *m, const char *name, Gpa gpa, uint64_t size,
+                          const MemoryBacking *b, GError **errp)
+{
+    unsigned flags = MFD_CLOEXEC;
+    if (b->hugepages)
+        flags |= MFD_HUGETLB | hugepage_flag(b->hugepage_size);
+    int fd = memfd_create(name, flags);
+    if (fd < 0) {
+        error_set_errno(errp, -errno, "cannot create %smemory for '%s'",
+                        b->hugepages ? "huge-page " : "", name);
+        return NULL;
+    }
+    if (ftruncate(fd, (off_t)size) < 0) {
+        error_set_errno(errp, -errno, "cannot size guest memory '%s' to %" G_GUINT64_FORMAT " MiB",
+                        name, size >> 20);
+        close(fd);
+        return NULL;
+    }
+    void *hva = mmap(NULL, size, PROT_READ | PROT_WRITE, b->shared ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+    if (hva == MAP_FAILED) {
+        int e = -errno;
+        if (b->hugepages && e == -ENOMEM)
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO,
+                        "not enough huge pages for %" G_GUINT64_FORMAT
+                        " MiB of guest memory (see /proc/sys/vm/nr_hugepages)",
+                        size >> 20);
+        else
+            error_set_errno(errp, e, "cannot map %" G_GUINT64_FORMAT " MiB of guest memory",
+                            size >> 20);
+        close(fd);
+        return NULL;
+    }
+    /* Guest RAM stays out of core dumps: it is large and it is the tenant's data. */
+    madvise(hva, size, MADV_DONTDUMP);
+    MemRegion *r = g_new0(MemRegion, 1);
+    r->name = g_strdup(name);
+    r->gpa = gpa;
+    r->size = size;
+    r->hva = hva;
+    r->fd = fd;
+    r->owns_mapping = true;
+    return region_insert(m, r, errp);
+}
+
+MemRegion *memory_add_mapping(GuestMemory *m, const char *name, Gpa gpa, uint64_t size, void *hva,
+                              uint32_t flags, GError **errp)
+{
+    MemRegion *r = g_new0(MemRegion, 1);
+    r->name = g_strdup(name);
+    r->gpa = gpa;
+    r->size = size;
+    r->hva = hva;
+    r->fd = -1;
+    r->flags = flags;
+    return region_insert(m, r, errp);
+}
+
+bool memory_remove(GuestMemory *m, Gpa gpa, GError **errp)
+{
+    g_rw_lock_writer_lock(&m->lock);
+    for (guint i = 0; i < m->regions->len; i++) {
+        MemRegion *r = m->regions->pdata[i];
+        if (r->gpa == gpa) {
+            g_ptr_array_remove_index(m->regions, i);
+            region_release(m, r);
+            g_rw_lock_writer_unlock(&m->lock);
+            return true;
+        }
+    }
+    g_rw_lock_writer_unlock(&m->lock);
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_NOT_FOUND,
+                "no memory region at 0x%" G_GINT64_MODIFIER "x", gpa);
+    return false;
+}
+
+/* Region containing gpa, or NULL. Caller holds the lock. */
+static MemRegion *find_locked(GuestMemory *m, Gpa gpa)
+{
+    guint lo = 0, hi = m->regions->len;
+    while (lo < hi) {
+        guint mid = (lo + hi) / 2;
+        MemRegion *r = m->regions->pdata[mid];
+        if (gpa < r->gpa)
+            hi = mid;
+        else if (gpa - r->gpa >= r->size)
+            lo = mid + 1;
+        else
+            return r;
+    }
+    return NULL;
+}
+
+void *memory_hva(GuestMemory *m, Gpa gpa, uint64_t len)
+{
+    void *p = NULL;
+    g_rw_lock_reader_lock(&m->lock);
+    MemRegion *r = find_locked(m, gpa);
+    if (r && len <= r->size - (gpa - r->gpa))
+        p = r->hva + (gpa - r->gpa);
+    g_rw_lock_reader_unlock(&m->lock);
+    return p;
+}
+
+/* Walk [gpa, gpa+len) chunk by chunk; with check_only, only validate. */
+static bool copy_range(GuestMemory *m, Gpa gpa, uint8_t *buf, uint64_t len, bool to_guest,
+                       bool check_only)
+{
+    g_rw_lock_reader_lock(&m->lock);
+    bool ok = true;
+    while (len > 0) {
+        MemRegion *r = find_locked(m, gpa);
+        if (!r) {
+            ok = false;
+            break;
+        }
+        uint64_t off = gpa - r->gpa;
+        uint64_t n = MIN(len, r->size - off);
+        if (!check_only) {
+            if (to_guest)
+                memcpy(r->hva + off, buf, n);
+            else
+                memcpy(buf, r->hva + off, n);
+        }
+        buf += n;
+        gpa += n;
+        len -= n;
+        if (len && gpa == 0) { /* wrapped around the address space */
+            ok = false;
+            break;
+        }
+    }
+    g_rw_lock_reader_unlock(&m->lock);
+    return ok;
+}
+
+bool memory_read(GuestMemory *m, Gpa gpa, void *buf, uint64_t len)
+{
+    return copy_range(m, gpa, buf, len, false, false);
+}
+
+bool memory_write(GuestMemory *m, Gpa gpa, const void *buf, uint64_t len)
+{
+    /* Validate first so that a partly invalid range writes nothing. */
+    if (!copy_range(m, gpa, (uint8_t *)buf, len, true, true))
+        return false;
+    return copy_range(m, gpa, (uint8_t *)buf, len, true, false);
+}
+
+GPtrArray *memory_regions(GuestMemory *m)
+{
+    g_rw_lock_reader_lock(&m->lock);
+    GPtrArray *copy = g_ptr_array_sized_new(m->regions->len);
+    for (guint i = 0; i < m->regions->len; i++)
+        g_ptr_array_add(copy, m->regions->pdata[i]);
+    g_rw_lock_reader_unlock(&m->lock);
+    return copy;
+}
+
+uint64_t memory_ram_size(GuestMemory *m)
+{
+    uint64_t total = 0;
+    g_rw_lock_reader_lock(&m->lock);
+    for (guint i = 0; i < m->regions->len; i++) {
+        MemRegion *r = m->regions->pdata[i];
+        if (r->fd >= 0)
+            total += r->size;
+    }
+    g_rw_lock_reader_unlock(&m->lock);
+    return total;
+}
+
+bool memory_parse_size(const char *text, uint64_t *out, GError **errp)
+{
+    if (!text || !*text || !g_ascii_isdigit(*text))
+        goto bad;
+    char *end = NULL;
+    errno = 0;
+    guint64 v = g_ascii_strtoull(text, &end, 10);
+    if (errno)
+        goto bad;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0':
+        break;
+    case 'K': case 'k': shift = 10; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'G': case 'g': shift = 30; end++; break;
+    case 'T': case 't': shift = 40; end++; break;
+    default:
+        goto bad;
+    }
+    /* Accept an optional "iB"/"B" suffix: 512MiB, 512MB. */
+    if (shift && (g_str_equal(end, "iB") || g_str_equal(end, "B")))
+        end += strlen(end);
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        goto bad;
+    v <<= shift;
+    if (v == 0)
+        goto bad;
+    *out = v;
+    return true;
+bad:
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                "invalid size '%s' (expected a positive number with an optional K, M, G or T suffix)",
+                text ? text : "");
+    return false;
+}

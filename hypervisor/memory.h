@@ -1,0 +1,62 @@
+/* Guest RAM: memfd-backed regions at guest-physical addresses, registered as
+ * accelerator memory slots, with bounds-checked GPA->HVA translation.
+ *
+ * Regions can be added and removed while the VM exists (memory hotplug).
+ * Lookups take a read lock; a pointer returned by memory_hva() stays valid
+ * until its region is removed, which the VM only does with devices paused. */
+#pragma once
+#include "hypervisor/accel.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef uint64_t Gpa;
+
+typedef struct MemoryBacking {
+    bool shared;            /* MAP_SHARED: visible through the fd (vhost-user, local migration) */
+    bool hugepages;         /* back with hugetlbfs pages */
+    uint64_t hugepage_size; /* 0: the system default */
+} MemoryBacking;
+
+typedef struct MemRegion {
+    char *name;
+    Gpa gpa;
+    uint64_t size;
+    uint8_t *hva;
+    int fd; /* the memfd, -1 for foreign mappings */
+    uint32_t slot;
+    uint32_t flags; /* ACCEL_MEM_* */
+    bool owns_mapping;
+} MemRegion;
+
+typedef struct GuestMemory GuestMemory;
+
+/* avm may be NULL (unit tests): regions are then host memory only. */
+GuestMemory *memory_new(AccelVm *avm);
+void memory_free(GuestMemory *mem);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GuestMemory, memory_free)
+
+/* Allocate `size` bytes of RAM at `gpa` and map them into the guest. */
+MemRegion *memory_add_ram(GuestMemory *mem, const char *name, Gpa gpa, uint64_t size,
+                          const MemoryBacking *backing, GError **errp);
+/* Map caller-owned host memory (ROM images, device memory). */
+MemRegion *memory_add_mapping(GuestMemory *mem, const char *name, Gpa gpa, uint64_t size,
+                              void *hva, uint32_t flags, GError **errp);
+bool memory_remove(GuestMemory *mem, Gpa gpa, GError **errp);
+
+/* Host pointer for [gpa, gpa+len) if it lies inside one region, else NULL. */
+void *memory_hva(GuestMemory *mem, Gpa gpa, uint64_t len);
+/* Copy to/from guest memory; the range may span adjacent regions. False if any
+ * byte is not RAM (nothing is written to the guest in that case). */
+bool memory_read(GuestMemory *mem, Gpa gpa, void *buf, uint64_t len);
+bool memory_write(GuestMemory *mem, Gpa gpa, const void *buf, uint64_t len);
+
+/* Snapshot of the region list (for e820, dirty logging, migration):
+ * the caller owns the array, regions are borrowed. */
+GPtrArray *memory_regions(GuestMemory *mem);
+/* Total bytes of RAM (regions with an fd). */
+uint64_t memory_ram_size(GuestMemory *mem);
+
+/* Parse "512M", "1G", "2048K", "65536" into bytes. False on junk, overflow or 0. */
+bool memory_parse_size(const char *text, uint64_t *out, GError **errp);

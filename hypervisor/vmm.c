@@ -1,0 +1,229 @@
+#include "hypervisor/vmm.h"
+
+#include "hypervisor/error.h"
+#include "hypervisor/log.h"
+
+#include <signal.h>
+
+struct Vmm {
+    const MachineOps *machine;
+    EventLoop *loop;
+    Accel *accel;
+    VmConfig *config;
+    Vm *vm;
+    bool exit_with_guest;
+    bool quitting;
+    int exit_status;
+    GSource *signal_sources[3];
+    int last_signal;
+};
+
+Vmm *vmm_new(const MachineOps *machine)
+{
+    Vmm *vmm = g_new0(Vmm, 1);
+    vmm->machine = machine;
+    vmm->loop = evloop_new("control");
+    return vmm;
+}
+
+void vmm_free(Vmm *vmm)
+{
+    if (!vmm)
+        return;
+    vm_free(vmm->vm);
+    for (unsigned i = 0; i < G_N_ELEMENTS(vmm->signal_sources); i++)
+        evloop_remove(vmm->signal_sources[i]);
+    vm_config_free(vmm->config);
+    accel_close(vmm->accel);
+    evloop_free(vmm->loop);
+    g_free(vmm);
+}
+
+EventLoop *vmm_loop(Vmm *vmm)
+{
+    return vmm->loop;
+}
+
+bool vmm_vm_create(Vmm *vmm, const VmConfig *cfg, GError **errp)
+{
+    if (vmm->config) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "a VM is already created");
+        return false;
+    }
+    /* Everything that can be checked without KVM is checked first, so that
+     * a bad configuration gets its own error even on a host without KVM. */
+    if (!vm_config_validate(cfg, UINT32_MAX, errp) || !vmm->machine->check_config(cfg, errp))
+        return false;
+    vmm->config = vm_config_copy(cfg);
+    return true;
+}
+
+static void vm_stopped(Vm *vm, VmStopReason reason, const char *detail, void *opaque);
+
+static bool build_and_start(Vmm *vmm, GError **errp)
+{
+    if (!vmm->accel) {
+        vmm->accel = accel_open_kvm(errp);
+        if (!vmm->accel)
+            return false;
+    }
+    uint32_t limit = vmm->machine->max_vcpus(vmm->accel);
+    if (!vm_config_validate(vmm->config, limit, errp))
+        return false;
+    Vm *vm = vm_new(vmm->accel, vmm->loop, vmm->config, vm_stopped, vmm, errp);
+    if (!vm)
+        return false;
+    if (!vmm->machine->build(vm, errp) || !vm_start(vm, errp)) {
+        vm_free(vm);
+        return false;
+    }
+    vmm->vm = vm;
+    g_info("VM started: %u vCPU(s), %" G_GUINT64_FORMAT " MiB", vmm->config->cpus.boot_vcpus,
+           vmm->config->memory.size >> 20);
+    return true;
+}
+
+bool vmm_vm_boot(Vmm *vmm, GError **errp)
+{
+    if (!vmm->config) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "no VM is created");
+        return false;
+    }
+    if (vmm->vm) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "the VM is already booted (%s)",
+                    vm_state_name(vm_state(vmm->vm)));
+        return false;
+    }
+    return build_and_start(vmm, errp);
+}
+
+static bool need_vm(Vmm *vmm, GError **errp)
+{
+    if (!vmm->vm)
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE,
+                    vmm->config ? "the VM is not booted" : "no VM is created");
+    return vmm->vm != NULL;
+}
+
+bool vmm_vm_pause(Vmm *vmm, GError **errp)
+{
+    return need_vm(vmm, errp) && vm_pause(vmm->vm, errp);
+}
+
+bool vmm_vm_resume(Vmm *vmm, GError **errp)
+{
+    return need_vm(vmm, errp) && vm_resume(vmm->vm, errp);
+}
+
+bool vmm_vm_shutdown(Vmm *vmm, GError **errp)
+{
+    if (!need_vm(vmm, errp))
+        return false;
+    vm_free(g_steal_pointer(&vmm->vm));
+    return true;
+}
+
+bool vmm_vm_reboot(Vmm *vmm, GError **errp)
+{
+    if (!need_vm(vmm, errp))
+        return false;
+    vm_free(g_steal_pointer(&vmm->vm));
+    return build_and_start(vmm, errp);
+}
+
+Vm *vmm_vm(Vmm *vmm)
+{
+    return vmm->vm;
+}
+
+const VmConfig *vmm_vm_config(Vmm *vmm)
+{
+    return vmm->config;
+}
+
+void vmm_set_exit_with_guest(Vmm *vmm, bool on)
+{
+    vmm->exit_with_guest = on;
+}
+
+/* On the control thread: the guest (or a vCPU failure) stopped the VM. */
+static void vm_stopped(Vm *vm, VmStopReason reason, const char *detail, void *opaque)
+{
+    Vmm *vmm = opaque;
+    g_assert(vm == vmm->vm);
+    switch (reason) {
+    case VM_STOP_RESET:
+        g_info("guest reset (%s)", detail);
+        if (vmm->config->reboot_policy == REBOOT_POLICY_RESTART) {
+            g_autoptr(GError) err = NULL;
+            if (!vmm_vm_reboot(vmm, &err)) {
+                g_warning("cannot restart the VM: %s", err->message);
+                vmm_quit(vmm, VMM_EXIT_ERROR);
+            }
+            return;
+        }
+        break;
+    case VM_STOP_POWEROFF:
+        g_info("guest powered off (%s)", detail);
+        break;
+    case VM_STOP_CRASH:
+        g_warning("guest crashed (%s)", detail);
+        break;
+    case VM_STOP_FAILED:
+        g_warning("the VM stopped on an error: %s", detail);
+        break;
+    default:
+        g_info("VM stopped: %s (%s)", vm_stop_reason_name(reason), detail);
+        break;
+    }
+    vm_free(g_steal_pointer(&vmm->vm));
+    if (vmm->exit_with_guest) {
+        bool ok = reason == VM_STOP_RESET || reason == VM_STOP_POWEROFF;
+        vmm_quit(vmm, ok ? VMM_EXIT_OK : VMM_EXIT_ERROR);
+    }
+}
+
+static gboolean on_signal(gpointer opaque, int signum)
+{
+    Vmm *vmm = opaque;
+    g_message("received signal %d (%s), stopping", signum, g_strsignal(signum));
+    vm_free(g_steal_pointer(&vmm->vm));
+    vmm_quit(vmm, VMM_EXIT_SIGNAL + signum);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_sigterm(gpointer opaque)
+{
+    return on_signal(opaque, SIGTERM);
+}
+static gboolean on_sigint(gpointer opaque)
+{
+    return on_signal(opaque, SIGINT);
+}
+static gboolean on_sighup(gpointer opaque)
+{
+    return on_signal(opaque, SIGHUP);
+}
+
+void vmm_watch_signals(Vmm *vmm)
+{
+    vmm->signal_sources[0] = evloop_add_signal(vmm->loop, SIGTERM, on_sigterm, vmm);
+    vmm->signal_sources[1] = evloop_add_signal(vmm->loop, SIGINT, on_sigint, vmm);
+    vmm->signal_sources[2] = evloop_add_signal(vmm->loop, SIGHUP, on_sighup, vmm);
+}
+
+int vmm_run(Vmm *vmm)
+{
+    if (!vmm->quitting)
+        evloop_run(vmm->loop);
+    return vmm->exit_status;
+}
+
+void vmm_quit(Vmm *vmm, int status)
+{
+    if (vmm->quitting)
+        return;
+    vmm->quitting = true;
+    vmm->exit_status = status;
+    evloop_quit(vmm->loop);
+}

@@ -1,0 +1,57 @@
+/* The Vmm: the process-level controller. Runs the control event loop on the
+ * main thread, owns the VM configuration and the current Vm, and decides
+ * what a guest reset, power-off or failure means (exit, restart). The API
+ * server (api/) drives the same functions as the command line.
+ *
+ * The machine builder is injected (MachineOps from arch/), which keeps the
+ * core free of arch and device dependencies. */
+#pragma once
+#include "hypervisor/evloop.h"
+#include "hypervisor/vm.h"
+#include "hypervisor/vm_config.h"
+
+typedef struct MachineOps {
+    /* Checks that need no accelerator: the payload's format, arch limits. */
+    bool (*check_config)(const VmConfig *cfg, GError **errp);
+    /* The most vCPUs this arch and accelerator can run. */
+    uint32_t (*max_vcpus)(Accel *accel);
+    /* Populate a fresh Vm: irqchip, RAM, platform devices, vCPUs, payload. */
+    bool (*build)(Vm *vm, GError **errp);
+} MachineOps;
+
+/* Exit statuses of the nimbus process. */
+enum {
+    VMM_EXIT_OK = 0,      /* guest powered off or rebooted (policy exit), or asked to */
+    VMM_EXIT_ERROR = 1,   /* configuration or runtime error */
+    VMM_EXIT_SIGNAL = 128 /* + signal number: stopped by a host signal */
+};
+
+typedef struct Vmm Vmm;
+
+Vmm *vmm_new(const MachineOps *machine);
+void vmm_free(Vmm *vmm);
+EventLoop *vmm_loop(Vmm *vmm);
+
+/* vm.create: validate and store the configuration (no VM is built yet). */
+bool vmm_vm_create(Vmm *vmm, const VmConfig *cfg, GError **errp);
+/* vm.boot: open the accelerator if needed, build the VM and start it. */
+bool vmm_vm_boot(Vmm *vmm, GError **errp);
+bool vmm_vm_pause(Vmm *vmm, GError **errp);
+bool vmm_vm_resume(Vmm *vmm, GError **errp);
+/* Stop the vCPUs and tear the VM down; the configuration stays. */
+bool vmm_vm_shutdown(Vmm *vmm, GError **errp);
+/* Tear down and build again from the stored configuration. */
+bool vmm_vm_reboot(Vmm *vmm, GError **errp);
+/* Current VM (NULL before boot / after shutdown) and configuration. */
+Vm *vmm_vm(Vmm *vmm);
+const VmConfig *vmm_vm_config(Vmm *vmm);
+
+/* When set (command-line VMs without an API), the process exits once the
+ * guest has stopped for good. */
+void vmm_set_exit_with_guest(Vmm *vmm, bool on);
+/* SIGTERM/SIGINT/SIGHUP stop the VM and end the loop with 128+signal. */
+void vmm_watch_signals(Vmm *vmm);
+
+/* Run the control loop until vmm_quit(); returns the exit status. */
+int vmm_run(Vmm *vmm);
+void vmm_quit(Vmm *vmm, int status);

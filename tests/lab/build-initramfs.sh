@@ -1,0 +1,124 @@
+# shellcheck shell=bash
+# Initramfs builders of the lab (sourced after lib.sh, with the cache lock held).
+#
+# L1's initramfs is two concatenated cpio archives (the kernel unpacks them in
+# turn, later files overriding earlier ones):
+#   base - busybox, kvm modules, L2 kernel/vmlinux/initrd, QEMU; large, cached
+#          under a key of all its inputs, so a warm run does not rebuild it;
+#   run  - the VMM under test, the scenario, extra files; small, rebuilt on
+#          every run.
+
+LAB_QEMU_FIRMWARE=(
+    "qboot.rom:bios-microvm.bin" # -M microvm firmware
+    "linuxboot_dma.bin:"         # -kernel bzImage
+    "pvh.bin:"                   # -kernel <PVH ELF>
+    "kvmvapic.bin:"              # pc/q35 machines
+)
+
+# Key for a set of inputs: text (versions, settings) plus file contents for
+# our small scripts.
+lab_key() {
+    { printf '%s\n' "$@"; cat "$LAB_DIR/build-initramfs.sh"; } | sha256sum | cut -c1-16
+}
+
+# Keep the newest few archives of a kind; each scenario variant has its own.
+lab_prune() {
+    find "$LAB_CACHE/initramfs" -maxdepth 1 -name "$1-*" -printf '%T@ %p\n' |
+        sort -rn | tail -n +7 | cut -d' ' -f2- | xargs -r rm -f
+}
+
+# lab_build_l2_initrd: sets LAB_L2_INITRD.
+# NIMBUS_LAB_L2_MODULES: module names in load order (dependencies first),
+# taken from the L2 kernel's package; NIMBUS_LAB_L2_OVERLAY: a directory
+# copied over the L2 root (e.g. lab/checks/*.sh with more check_ functions).
+lab_build_l2_initrd() {
+    local bb mods=${NIMBUS_LAB_L2_MODULES:-} overlay=${NIMBUS_LAB_L2_OVERLAY:-} key root m ko
+    bb=$(lab_busybox)
+    key=$(lab_key l2 "$bb" "$LAB_KVER" "$mods" "$(cat "$LAB_DIR/l2-init.sh")" \
+        "$overlay" "$([[ -n $overlay ]] && find "$overlay" -printf '%P %s %T@\n' | sort)")
+    LAB_L2_INITRD=$LAB_CACHE/initramfs/l2-$key.cpio.gz
+    if [[ -s $LAB_L2_INITRD ]]; then
+        touch "$LAB_L2_INITRD"
+        return
+    fi
+    lab_log "building L2 initramfs"
+    root=$(mktemp -d "$LAB_CACHE/tmp.XXXXXX")
+    mkdir -p "$root"/{proc,sys,dev,lab/checks,lib/modules/lab}
+    lab_install_busybox "$bb" "$root"
+    install -m 0755 "$LAB_DIR/l2-init.sh" "$root/init"
+    for m in $mods; do
+        ko=$(find "$LAB_KMODDIR" -name "$m.ko" -o -name "${m//_/-}.ko" | head -n1)
+        [[ -n $ko ]] || lab_die "L2 module $m not in $LAB_KVER"
+        cp "$ko" "$root/lib/modules/lab/$m.ko"
+        echo "$m" >>"$root/lib/modules/lab/order"
+    done
+    [[ -z $overlay ]] || cp -a "$overlay/." "$root/"
+    # Compressed: L2 unpacks it on every boot and it is tiny either way.
+    mkdir -p "$LAB_CACHE/initramfs"
+    lab_cpio "$root" "$LAB_L2_INITRD" gzip
+    rm -rf "$root"
+    lab_prune l2
+}
+
+# lab_build_l1_base: sets LAB_L1_BASE.  Needs LAB_L2_INITRD.
+# NIMBUS_LAB_QEMU=0 leaves QEMU out; NIMBUS_LAB_L1_COMPRESS=gzip|none.
+lab_build_l1_base() {
+    local bb qemu="" qkey="" comp=${NIMBUS_LAB_L1_COMPRESS:-none} key root m src dst
+    bb=$(lab_busybox)
+    if [[ ${NIMBUS_LAB_QEMU:-1} = 1 ]]; then
+        qemu=$(command -v qemu-system-x86_64) || lab_die "qemu-system-x86_64 not installed"
+        # Package upgrades change size/mtime of the binary or a library.
+        local files=("$qemu") fw
+        mapfile -t -O 1 files < <(ldd "$qemu" | grep -o '/[^ ]*')
+        for fw in "${LAB_QEMU_FIRMWARE[@]}"; do files+=("/usr/share/qemu/${fw%%:*}"); done
+        qkey=$(lab_stat_key "${files[@]}")
+    fi
+    key=$(lab_key l1 "$bb" "$LAB_KVER" "$LAB_L2_INITRD" "$qemu" "$qkey" "$comp" \
+        "$(cat "$LAB_DIR/l1-init.sh" "$LAB_DIR/l1-lib.sh")")
+    LAB_L1_BASE=$LAB_CACHE/initramfs/l1-$key.cpio
+    if [[ -s $LAB_L1_BASE ]]; then
+        touch "$LAB_L1_BASE"
+        return
+    fi
+    lab_log "building L1 base initramfs"
+    root=$(mktemp -d "$LAB_CACHE/tmp.XXXXXX")
+    mkdir -p "$root"/{proc,sys,dev,tmp,lab/modules,l2}
+    lab_install_busybox "$bb" "$root"
+    install -m 0755 "$LAB_DIR/l1-init.sh" "$root/init"
+    install -m 0644 "$LAB_DIR/l1-lib.sh" "$root/lab/lib.sh"
+    for m in virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd; do
+        cp "$LAB_KMODDIR/$m.ko" "$root/lab/modules/"
+    done
+    cp "$LAB_BZIMAGE" "$root/l2/vmlinuz"
+    cp "$LAB_VMLINUX" "$root/l2/vmlinux"
+    cp "$LAB_L2_INITRD" "$root/l2/initrd.gz"
+    if [[ -n $qemu ]]; then
+        lab_install_elf "$qemu" "$root" /usr/bin/qemu-system-x86_64
+        mkdir -p "$root/usr/share/qemu"
+        for fw in "${LAB_QEMU_FIRMWARE[@]}"; do
+            src=${fw%%:*} dst=${fw#*:}
+            cp -L "/usr/share/qemu/$src" "$root/usr/share/qemu/${dst:-$src}"
+        done
+    fi
+    lab_cpio "$root" "$LAB_L1_BASE" "$comp"
+    rm -rf "$root"
+    lab_prune l1
+}
+
+# lab_build_l1_run DIR SCENARIO_L1_SCRIPT OUT: the per-run archive.
+# NIMBUS_BIN: the VMM, installed as /usr/bin/nimbus with its libraries.
+# NIMBUS_LAB_FILES: "HOSTPATH:L1PATH ..." extra files for the scenario.
+lab_build_l1_run() {
+    local root=$1/l1run script=$2 out=$3 f
+    mkdir -p "$root/lab"
+    install -m 0755 "$script" "$root/lab/scenario.sh"
+    if [[ -n ${NIMBUS_BIN:-} ]]; then
+        lab_install_elf "$NIMBUS_BIN" "$root" /usr/bin/nimbus
+    fi
+    for f in ${NIMBUS_LAB_FILES:-}; do
+        [[ -e ${f%%:*} ]] || lab_die "NIMBUS_LAB_FILES: ${f%%:*} not found"
+        mkdir -p "$root/$(dirname "${f#*:}")"
+        cp -L "${f%%:*}" "$root/${f#*:}"
+    done
+    lab_cpio "$root" "$out" none
+}

@@ -1,0 +1,42 @@
+# shellcheck shell=sh disable=SC2034 # the L2_* settings are for scenarios
+# Helpers for L1-side scenario scripts (busybox sh); installed as /lab/lib.sh.
+#
+# l2_run LABEL CMD... runs one VMM invocation (guest console on its stdout)
+# between the delimiters the host-side checks cut the log by:
+#   NIMBUS-L2-BEGIN <label>
+#   NIMBUS-L2-END <label> rc=<exit status> ms=<wall time in L1>
+
+L2_BZIMAGE=/l2/vmlinuz      # the stock kernel, bzImage
+L2_VMLINUX=/l2/vmlinux      # the same kernel as ELF with the PVH note
+L2_INITRD=/l2/initrd.gz     # busybox + l2-init.sh
+L2_APPEND="console=ttyS0 panic=-1 quiet"
+L2_TIMEOUT=${L2_TIMEOUT:-120} # seconds per VMM run; busybox timeout kills it
+
+read -r LAB_CMDLINE </proc/cmdline
+
+# lab_param NAME DEFAULT: value of lab.NAME= on L1's kernel command line.
+lab_param() {
+    for w in $LAB_CMDLINE; do
+        case $w in "lab.$1="*) echo "${w#*=}"; return ;; esac
+    done
+    echo "$2"
+}
+
+# Milliseconds since boot; /proc/uptime has 10 ms resolution, which is
+# enough here (busybox date has no %N).
+lab_ms() {
+    read -r up _ </proc/uptime
+    echo $((${up%.*} * 1000 + 10 * ${up#*.}))
+}
+
+l2_run() {
+    label=$1
+    shift
+    echo "NIMBUS-L2-BEGIN $label"
+    t0=$(lab_ms)
+    # stdin from /dev/null: the VMM must not grab or re-mode L1's console.
+    timeout "$L2_TIMEOUT" "$@" </dev/null 2>&1
+    rc=$?
+    echo "NIMBUS-L2-END $label rc=$rc ms=$(($(lab_ms) - t0))"
+    return "$rc"
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# qemu-smoke (L1 side): QEMU, the benchmark peer, boots the stock kernel as
+# L2 on /dev/kvm, once as bzImage and once through the PVH ELF entry.  Proves
+# the lab itself before any nimbus result is trusted.
+# shellcheck source=../l1-lib.sh
+. /lab/lib.sh
+
+# boot LABEL KERNEL
+boot() {
+    l2_run "qemu-$1" qemu-system-x86_64 -accel kvm -M microvm -cpu host -smp 2 -m 512 \
+        -nographic -nodefaults -serial stdio -no-reboot \
+        -kernel "$2" -initrd "$L2_INITRD" \
+        -append "$L2_APPEND lab.action=reboot lab.checks=cpus,dmesg"
+}
+rc=0
+boot bzimage "$L2_BZIMAGE" || rc=1
+boot pvh "$L2_VMLINUX" || rc=1
+exit "$rc"
