@@ -7,11 +7,10 @@
 # Exit status: 0 pass, 1 fail, 77 skip (with a SKIP: line saying why).
 set -euo pipefail
 
-# shellcheck source-path=SCRIPTDIR
 LAB_DIR=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$LAB_DIR/lib.sh"
-# shellcheck source=build-initramfs.sh
+# shellcheck source-path=SCRIPTDIR source=build-initramfs.sh
 . "$LAB_DIR/build-initramfs.sh"
 
 usage() {

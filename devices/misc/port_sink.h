@@ -1,0 +1,15 @@
+/* A PIO range that accepts and discards writes and reads as a fixed value:
+ * the POST diagnostic port 0x80 (Linux uses it for I/O delays) and similar
+ * legacy ports a guest probes, so they do not flood the unassigned-access log. */
+#pragma once
+#include "hypervisor/device.h"
+
+#include <stdint.h>
+
+typedef struct PortSinkConfig {
+    uint64_t base;
+    uint64_t size;
+    uint8_t read_value; /* byte returned for every read */
+} PortSinkConfig;
+
+extern const DeviceOps port_sink_ops;
