@@ -6,9 +6,11 @@
 #   NIMBUS-L2-BEGIN <label>
 #   NIMBUS-L2-END <label> rc=<exit status> ms=<wall time in L1>
 
-L2_BZIMAGE=/l2/vmlinuz      # the stock kernel, bzImage
-L2_VMLINUX=/l2/vmlinux      # the same kernel as ELF with the PVH note
-L2_INITRD=/l2/initrd.gz     # busybox + l2-init.sh
+# LAB_ROOT: empty inside L1; the staging directory when run.sh runs a
+# scenario directly on a host whose /dev/kvm runs stock guests.
+L2_BZIMAGE=${LAB_ROOT:-}/l2/vmlinuz  # the stock kernel, bzImage
+L2_VMLINUX=${LAB_ROOT:-}/l2/vmlinux  # the same kernel as ELF with the PVH note
+L2_INITRD=${LAB_ROOT:-}/l2/initrd.gz # busybox + l2-init.sh
 L2_APPEND="console=ttyS0 panic=-1 quiet"
 L2_TIMEOUT=${L2_TIMEOUT:-120} # seconds per VMM run; busybox timeout kills it
 
@@ -35,7 +37,9 @@ l2_run() {
     echo "NIMBUS-L2-BEGIN $label"
     t0=$(lab_ms)
     # stdin from /dev/null: the VMM must not grab or re-mode L1's console.
-    timeout "$L2_TIMEOUT" "$@" </dev/null 2>&1
+    # SIGKILL: a VMM that exits 0 on SIGTERM (QEMU does) must not turn a
+    # hang into a pass; a timeout shows as rc=137.
+    timeout -s KILL "$L2_TIMEOUT" "$@" </dev/null 2>&1
     rc=$?
     echo "NIMBUS-L2-END $label rc=$rc ms=$(($(lab_ms) - t0))"
     return "$rc"

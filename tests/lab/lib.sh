@@ -185,3 +185,17 @@ lab_cpio() {
 lab_stat_key() {
     stat -L -c '%n %s %Y' "$@" | sha256sum | cut -c1-16
 }
+
+# lab_host_can_run_guests: true when this host's /dev/kvm runs stock kernels
+# at hardware speed (VMX or SVM in the CPU flags, and not the PVM module,
+# which emulates instead): then guests boot directly, without the nested lab.
+# NIMBUS_LAB_MODE=direct|nested overrides the detection.
+lab_host_can_run_guests() {
+    case ${NIMBUS_LAB_MODE:-auto} in
+        direct) return 0 ;;
+        nested) return 1 ;;
+    esac
+    [[ -r /dev/kvm && -w /dev/kvm ]] || return 1
+    grep -qwE 'vmx|svm' /proc/cpuinfo || return 1
+    [[ ! -d /sys/module/kvm_pvm ]]
+}

@@ -1,0 +1,26 @@
+/* Direct kernel boot on x86_64: recognise the kernel's format (bzImage or a
+ * PVH-capable ELF vmlinux), load it, the initramfs and the command line into
+ * guest memory and describe the entry point for the boot vCPU. */
+#pragma once
+#include "arch/x86_64/e820.h"
+#include "arch/x86_64/regs.h"
+#include "hypervisor/memory.h"
+#include "hypervisor/vm_config.h"
+
+#include <glib.h>
+
+typedef enum { KERNEL_FORMAT_BZIMAGE, KERNEL_FORMAT_PVH_ELF } KernelFormat;
+
+/* Open and validate the kernel file; errors name the file and say why it is
+ * not a kernel nimbus can boot. */
+bool boot_probe_kernel(const char *path, KernelFormat *fmt, GError **errp);
+
+/* Load payload->kernel, ->initramfs and ->cmdline. e820 is the guest's memory
+ * map (RAM must already be mapped). Fills the boot vCPU's entry. */
+bool boot_load_payload(GuestMemory *mem, const PayloadConfig *payload, const E820Map *e820,
+                       X86BootEntry *entry, GError **errp);
+
+/* Where an initrd of `size` bytes goes: the highest page-aligned address
+ * with [addr, addr+size) below `limit` (exclusive) and above `floor`.
+ * False if it does not fit. */
+bool boot_place_initrd(uint64_t size, uint64_t floor, uint64_t limit, uint64_t *addr);
