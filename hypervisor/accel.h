@@ -98,6 +98,13 @@ typedef struct AccelPlatform {
     bool x86_pit;                  /* create the in-kernel PIT */
 } AccelPlatform;
 
+/* A few registers, arch-neutral, for diagnostics (logs on a hang or failure). */
+typedef struct VcpuRegSummary {
+    uint64_t pc, sp, flags;
+    uint64_t cr0, cr3; /* x86; 0 elsewhere */
+    uint32_t mp_state;
+} VcpuRegSummary;
+
 typedef struct AccelOps {
     const char *name;
     void (*close)(Accel *accel);
@@ -137,6 +144,8 @@ typedef struct AccelOps {
     int (*vcpu_set_msrs)(AccelVcpu *vcpu, const void *kvm_msrs);
     /* x86: struct kvm_cpuid2. */
     int (*vcpu_set_cpuid)(AccelVcpu *vcpu, const void *kvm_cpuid2);
+    /* Diagnostics; the vCPU must not be running. */
+    int (*vcpu_summary)(AccelVcpu *vcpu, VcpuRegSummary *out);
 } AccelOps;
 
 /* Every backend object starts with its ops, so callers need only the handle. */

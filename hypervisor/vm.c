@@ -1,6 +1,7 @@
 #include "hypervisor/vm.h"
 
 #include "hypervisor/error.h"
+#include "hypervisor/log.h"
 
 #include <string.h>
 
@@ -58,6 +59,17 @@ static bool transition(Vm *vm, VmState to, GError **errp)
         return false;
     }
     return true;
+}
+
+/* start and resume both lead to RUNNING: each also names the state it leaves. */
+static bool transition_from(Vm *vm, VmState from, VmState to, GError **errp)
+{
+    if (vm->state != from) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "the VM is %s, not %s",
+                    vm_state_name(vm->state), vm_state_name(from));
+        return false;
+    }
+    return transition(vm, to, errp);
 }
 
 static void vcpu_event(void *opaque, Vcpu *vcpu, VcpuEvent ev, const char *detail)
@@ -141,7 +153,7 @@ bool vm_create_vcpus(Vm *vm, GError **errp)
 
 bool vm_start(Vm *vm, GError **errp)
 {
-    if (!transition(vm, VM_STATE_RUNNING, errp))
+    if (!transition_from(vm, VM_STATE_CREATED, VM_STATE_RUNNING, errp))
         return false;
     for (guint i = 0; i < vm->vcpus->len; i++) {
         if (!vcpu_start(vm->vcpus->pdata[i], false, errp)) {
@@ -188,7 +200,7 @@ bool vm_pause(Vm *vm, GError **errp)
 
 bool vm_resume(Vm *vm, GError **errp)
 {
-    if (!transition(vm, VM_STATE_RUNNING, errp))
+    if (!transition_from(vm, VM_STATE_PAUSED, VM_STATE_RUNNING, errp))
         return false;
     for (guint i = 0; i < vm->devices->len; i++) {
         Device *d = vm->devices->pdata[i];
@@ -212,7 +224,22 @@ bool vm_shutdown(Vm *vm, GError **errp)
     for (guint i = 0; i < vm->vcpus->len; i++)
         vcpu_stop(vm->vcpus->pdata[i]);
     vm->state = VM_STATE_SHUTDOWN;
+    if (log_debug_enabled())
+        vm_log_vcpu_state(vm);
     return true;
+}
+
+void vm_log_vcpu_state(Vm *vm)
+{
+    for (guint i = 0; i < vm->vcpus->len; i++) {
+        AccelVcpu *v = vcpu_accel(vm->vcpus->pdata[i]);
+        VcpuRegSummary r;
+        if (v->ops->vcpu_summary && v->ops->vcpu_summary(v, &r) == 0)
+            g_debug("vcpu%u: rip=%#" G_GINT64_MODIFIER "x rsp=%#" G_GINT64_MODIFIER
+                    "x rflags=%#" G_GINT64_MODIFIER "x cr0=%#" G_GINT64_MODIFIER
+                    "x cr3=%#" G_GINT64_MODIFIER "x mp_state=%u",
+                    i, r.pc, r.sp, r.flags, r.cr0, r.cr3, r.mp_state);
+    }
 }
 
 VmState vm_state(Vm *vm)
@@ -240,6 +267,7 @@ void vm_request_stop(Vm *vm, VmStopReason reason, const char *detail)
     }
     vm->stop_reason = reason;
     vm->stop_detail = g_strdup(detail);
+    g_debug("stop requested: %s (%s)", vm_stop_reason_name(reason), detail);
     /* Kept so vm_free() can cancel it if the VM dies before it runs. */
     vm->stop_source = g_idle_source_new();
     g_source_set_callback(vm->stop_source, stop_dispatch, vm, NULL);

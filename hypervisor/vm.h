@@ -78,3 +78,5 @@ Device *vm_find_device(Vm *vm, const char *id);
 /* Generate a unique id "<prefix><n>". */
 char *vm_device_id_new(Vm *vm, const char *prefix);
 void vm_reset_devices(Vm *vm);
+/* Log each vCPU's pc/sp/flags (debug level); vCPUs must be stopped or parked. */
+void vm_log_vcpu_state(Vm *vm);

@@ -187,6 +187,8 @@ static gboolean on_signal(gpointer opaque, int signum)
 {
     Vmm *vmm = opaque;
     g_message("received signal %d (%s), stopping", signum, g_strsignal(signum));
+    if (vmm->vm)
+        vm_shutdown(vmm->vm, NULL); /* logs the vCPUs' state at debug level */
     vm_free(g_steal_pointer(&vmm->vm));
     vmm_quit(vmm, VMM_EXIT_SIGNAL + signum);
     return G_SOURCE_CONTINUE;

@@ -176,7 +176,7 @@ static bool write_cmdline(GuestMemory *mem, const char *cmdline, uint64_t max_le
 }
 
 static bool load_bzimage(GuestMemory *mem, const PayloadConfig *p, const E820Map *e820,
-                         X86BootEntry *entry, GError **errp)
+                         uint64_t rsdp_addr, X86BootEntry *entry, GError **errp)
 {
     uint64_t size;
     AUTO_FD int fd = open_file(p->kernel, "kernel", &size, errp);
@@ -202,7 +202,8 @@ static bool load_bzimage(GuestMemory *mem, const PayloadConfig *p, const E820Map
     if (!load_into_guest(mem, fd, p->kernel, h.setup_size, h.kernel_size, load, errp))
         return false;
 
-    BootParamsInfo info = { .cmdline_addr = X86_CMDLINE_ADDR, .e820 = e820 };
+    BootParamsInfo info = { .cmdline_addr = X86_CMDLINE_ADDR, .e820 = e820,
+                            .rsdp_addr = rsdp_addr };
     if (!write_cmdline(mem, p->cmdline, h.cmdline_size, &info.cmdline_len, errp))
         return false;
     if (p->initramfs) {
@@ -225,7 +226,7 @@ static bool load_bzimage(GuestMemory *mem, const PayloadConfig *p, const E820Map
 }
 
 static bool load_pvh(GuestMemory *mem, const PayloadConfig *p, const E820Map *e820,
-                     X86BootEntry *entry, GError **errp)
+                     uint64_t rsdp_addr, X86BootEntry *entry, GError **errp)
 {
     uint64_t size;
     AUTO_FD int fd = open_file(p->kernel, "kernel", &size, errp);
@@ -242,7 +243,7 @@ static bool load_pvh(GuestMemory *mem, const PayloadConfig *p, const E820Map *e8
     }
 
     PvhInfo info = { .modlist_addr = X86_PVH_MODLIST_ADDR, .memmap_addr = X86_PVH_MEMMAP_ADDR,
-                     .e820 = e820 };
+                     .rsdp_addr = rsdp_addr, .e820 = e820 };
     uint32_t cmdline_len;
     if (!write_cmdline(mem, p->cmdline, X86_CMDLINE_MAX - 1, &cmdline_len, errp))
         return false;
@@ -270,12 +271,12 @@ static bool load_pvh(GuestMemory *mem, const PayloadConfig *p, const E820Map *e8
 }
 
 bool boot_load_payload(GuestMemory *mem, const PayloadConfig *payload, const E820Map *e820,
-                       X86BootEntry *entry, GError **errp)
+                       uint64_t rsdp_addr, X86BootEntry *entry, GError **errp)
 {
     KernelFormat fmt;
     if (!boot_probe_kernel(payload->kernel, &fmt, errp))
         return false;
     if (fmt == KERNEL_FORMAT_BZIMAGE)
-        return load_bzimage(mem, payload, e820, entry, errp);
-    return load_pvh(mem, payload, e820, entry, errp);
+        return load_bzimage(mem, payload, e820, rsdp_addr, entry, errp);
+    return load_pvh(mem, payload, e820, rsdp_addr, entry, errp);
 }

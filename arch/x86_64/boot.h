@@ -16,9 +16,10 @@ typedef enum { KERNEL_FORMAT_BZIMAGE, KERNEL_FORMAT_PVH_ELF } KernelFormat;
 bool boot_probe_kernel(const char *path, KernelFormat *fmt, GError **errp);
 
 /* Load payload->kernel, ->initramfs and ->cmdline. e820 is the guest's memory
- * map (RAM must already be mapped). Fills the boot vCPU's entry. */
+ * map (RAM must already be mapped), rsdp_addr where the ACPI tables start (0:
+ * none). Fills the boot vCPU's entry. */
 bool boot_load_payload(GuestMemory *mem, const PayloadConfig *payload, const E820Map *e820,
-                       X86BootEntry *entry, GError **errp);
+                       uint64_t rsdp_addr, X86BootEntry *entry, GError **errp);
 
 /* Where an initrd of `size` bytes goes: the highest page-aligned address
  * with [addr, addr+size) below `limit` (exclusive) and above `floor`.

@@ -6,6 +6,7 @@
 #include <string.h>
 
 /* struct boot_params offsets (zero page). */
+#define BP_ACPI_RSDP_ADDR 0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
@@ -114,6 +115,10 @@ void bzimage_build_boot_params(uint8_t zp[BZ_ZERO_PAGE_SIZE], const uint8_t *hea
     le_store32(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(info->initrd_addr >> 32));
     le_store32(zp + HDR_RAMDISK_SIZE, (uint32_t)info->initrd_size);
     le_store32(zp + BP_EXT_RAMDISK_SIZE, (uint32_t)(info->initrd_size >> 32));
+
+    /* Boot protocol 2.14+; older kernels scan the BIOS area, where it is too. */
+    if (h->version >= 0x020e)
+        le_store64(zp + BP_ACPI_RSDP_ADDR, info->rsdp_addr);
 
     size_t n = MIN(info->e820->count, (size_t)BP_E820_MAX);
     zp[BP_E820_ENTRIES] = (uint8_t)n;

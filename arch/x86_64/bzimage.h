@@ -43,6 +43,7 @@ typedef struct BootParamsInfo {
     uint32_t cmdline_len; /* without the NUL */
     uint64_t initrd_addr;
     uint64_t initrd_size;
+    uint64_t rsdp_addr; /* 0: the guest scans for the RSDP itself */
     const E820Map *e820;
 } BootParamsInfo;
 

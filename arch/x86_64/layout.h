@@ -10,6 +10,7 @@
  *   0x0000_9000  identity page tables: PML4, PDPT, 4 PDs (first 4 GiB, 2 MiB pages)
  *   0x0002_0000  kernel command line
  *   0x0009_fc00  EBDA: MP table (SMP and IOAPIC description for ACPI-less guests)
+ *   0x000e_0000  ACPI tables, RSDP first (in the BIOS area Linux scans)
  *   0x0010_0000  first byte of high RAM; kernels load at their preferred address
  *   0xc000_0000  32-bit MMIO hole (3 GiB .. 4 GiB)
  *   0xfec0_0000  IOAPIC, 0xfee0_0000 LAPIC (in-kernel irqchip)
@@ -39,8 +40,13 @@
 
 #define X86_EBDA_ADDR 0x9fc00ull
 #define X86_MPTABLE_ADDR X86_EBDA_ADDR
-#define X86_MPTABLE_MAX 0x400ull
+/* 16 + 44 + 20 per CPU + 20 entries of 8 bytes: 5300 bytes for X86_MAX_VCPUS.
+ * Only the floating pointer must lie in the EBDA's 1 KiB; the rest runs into
+ * the VGA window, which is RAM-backed but never in the e820 map. */
+#define X86_MPTABLE_MAX 0x1800ull
 #define X86_LOW_RAM_END X86_EBDA_ADDR /* first e820 RAM range: [0, EBDA) */
+#define X86_ACPI_ADDR 0xe0000ull
+#define X86_ACPI_MAX 0x20000ull /* up to the end of the BIOS area */
 #define X86_BIOS_AREA_END 0x100000ull
 
 #define X86_HIGH_RAM_START 0x100000ull
@@ -58,6 +64,8 @@
 #define X86_COM1_PORT 0x3f8
 #define X86_COM1_GSI 4
 #define X86_RTC_PORT 0x70
+#define X86_RTC_GSI 8
+#define X86_I8042_KBD_GSI 1
 #define X86_I8042_DATA_PORT 0x60
 #define X86_I8042_CMD_PORT 0x64
 #define X86_POST_PORT 0x80

@@ -3,6 +3,7 @@
  * CPUID/MSRs, the MP table and the kernel payload. Where each piece sits is
  * in layout.h; this file only puts them together. */
 #include "arch/arch.h"
+#include "arch/x86_64/acpi.h"
 #include "arch/x86_64/boot.h"
 #include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/e820.h"
@@ -111,7 +112,8 @@ static bool setup_vcpus(Vm *vm, const X86BootEntry *entry, GError **errp)
             error_set_errno(errp, r, "vCPU %u: cannot set CPUID", i);
             return false;
         }
-        if (!msr_setup_boot(v, errp) || !regs_setup_fpu(v, errp) || !regs_setup_lapic(v, errp) ||
+        if (!msr_setup_boot(v, errp) || !regs_setup_fpu(v, errp) ||
+            !regs_setup_xcr0(v, cpuid, errp) || !regs_setup_lapic(v, errp) ||
             (i == 0 && !regs_setup_boot_cpu(v, entry, errp))) {
             g_prefix_error(errp, "vCPU %u: ", i);
             return false;
@@ -136,7 +138,11 @@ static bool setup_payload(Vm *vm, X86BootEntry *entry, GError **errp)
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "cannot write the MP table");
         return false;
     }
-    return boot_load_payload(mem, &cfg->payload, &e820, entry, errp) &&
+    AcpiX86Config acpi = { .n_cpus = cfg->cpus.boot_vcpus,
+                           .com1 = cfg->serial.mode != CONSOLE_MODE_OFF };
+    uint64_t rsdp;
+    return acpi_x86_write(mem, &acpi, &rsdp, errp) &&
+           boot_load_payload(mem, &cfg->payload, &e820, rsdp, entry, errp) &&
            regs_write_boot_tables(mem, entry->mode, errp);
 }
 

@@ -18,7 +18,7 @@ void pvh_build(const PvhInfo *info, uint8_t *si, uint8_t *modlist, uint8_t *memm
         le_store64(modlist + 8, info->initrd_size);
     }
     le_store64(si + 24, info->cmdline_addr);
-    le_store64(si + 32, 0); /* rsdp_paddr: no ACPI (the guest scans for the MP table) */
+    le_store64(si + 32, info->rsdp_addr);
     le_store64(si + 40, info->memmap_addr);
     le_store32(si + 48, (uint32_t)info->e820->count);
     for (size_t i = 0; i < info->e820->count; i++) {

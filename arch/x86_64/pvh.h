@@ -17,6 +17,7 @@ typedef struct PvhInfo {
     uint64_t initrd_size;  /* 0: no module */
     uint64_t modlist_addr;
     uint64_t memmap_addr;
+    uint64_t rsdp_addr;    /* 0: none */
     const E820Map *e820;
 } PvhInfo;
 

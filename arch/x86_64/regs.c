@@ -1,5 +1,6 @@
 #include "arch/x86_64/regs.h"
 
+#include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/layout.h"
 #include "hypervisor/error.h"
 
@@ -183,4 +184,19 @@ bool regs_setup_lapic(AccelVcpu *v, GError **errp)
     lvt_set_mode(&lapic, APIC_LVT0, APIC_MODE_EXTINT);
     lvt_set_mode(&lapic, APIC_LVT1, APIC_MODE_NMI);
     return set_block(v, ACCEL_REG_LAPIC, &lapic, sizeof lapic, "local APIC", errp);
+}
+
+#define CPUID_1_ECX_XSAVE (1u << 26)
+#define XCR0_X87 1ull
+
+bool regs_setup_xcr0(AccelVcpu *v, const struct kvm_cpuid2 *cpuid, GError **errp)
+{
+    const struct kvm_cpuid_entry2 *l1 = cpuid_find(cpuid, 1, 0);
+    const struct kvm_cpuid_entry2 *xs = cpuid_find(cpuid, 0xd, 0);
+    if (!l1 || !(l1->ecx & CPUID_1_ECX_XSAVE) || !xs)
+        return true;
+    struct kvm_xcrs xcrs = { .nr_xcrs = 1 };
+    xcrs.xcrs[0].xcr = 0;
+    xcrs.xcrs[0].value = (xs->eax | (uint64_t)xs->edx << 32) | XCR0_X87;
+    return set_block(v, ACCEL_REG_XCRS, &xcrs, sizeof xcrs, "XCR0", errp);
 }

@@ -34,5 +34,10 @@ void regs_build_sregs(X86EntryMode mode, struct kvm_sregs *s);
 
 bool regs_setup_boot_cpu(AccelVcpu *v, const X86BootEntry *entry, GError **errp);
 bool regs_setup_fpu(AccelVcpu *v, GError **errp);
+/* Start with XCR0 = every user state component the CPUID table offers
+ * (leaf 0xD), which is what the guest enables anyway. Keeps KVM's view of
+ * XCR0 right under nested hypervisors that do not forward XSETBV exits, and
+ * CPUID.0xD.0:EBX consistent for the guest. No-op without XSAVE. */
+bool regs_setup_xcr0(AccelVcpu *v, const struct kvm_cpuid2 *cpuid, GError **errp);
 /* LINT0 = ExtINT (the PIC), LINT1 = NMI, as the MP table describes. */
 bool regs_setup_lapic(AccelVcpu *v, GError **errp);

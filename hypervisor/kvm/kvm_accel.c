@@ -339,6 +339,11 @@ static int kvmx_vcpu_set_cpuid(AccelVcpu *v, const void *cpuid)
 
 static void kvmx_close(Accel *a);
 
+static int kvmx_vcpu_summary(AccelVcpu *v, VcpuRegSummary *out)
+{
+    return kvm_arch_vcpu_summary((KvmVcpu *)v, out);
+}
+
 static const AccelOps kvm_ops = {
     .name = "kvm",
     .close = kvmx_close,
@@ -362,6 +367,7 @@ static const AccelOps kvm_ops = {
     .vcpu_request_exit = kvmx_vcpu_request_exit,
     .vcpu_clear_exit_request = kvmx_vcpu_clear_exit_request,
     .vcpu_get_regs = kvmx_vcpu_get_regs,
+    .vcpu_summary = kvmx_vcpu_summary,
     .vcpu_set_regs = kvmx_vcpu_set_regs,
 #ifdef KVM_GET_MSRS
     .vcpu_get_msrs = kvmx_vcpu_get_msrs,

@@ -42,3 +42,4 @@ const KvmBlock *kvm_arch_reg_block(AccelRegBlock which);
 const KvmBlock *kvm_arch_vm_block(AccelVmState which);
 int kvm_arch_setup_platform(KvmVm *vm, const AccelPlatform *p);
 bool kvm_arch_check_caps(KvmAccel *k, GError **errp);
+int kvm_arch_vcpu_summary(KvmVcpu *v, VcpuRegSummary *out);

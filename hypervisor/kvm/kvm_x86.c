@@ -125,3 +125,20 @@ GArray *accel_kvm_msr_index_list(Accel *a, GError **errp)
     g_array_append_vals(out, list->indices, list->nmsrs);
     return out;
 }
+
+int kvm_arch_vcpu_summary(KvmVcpu *v, VcpuRegSummary *out)
+{
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    struct kvm_mp_state mp;
+    int r = kvm_ioctl(v->fd, KVM_GET_REGS, &regs);
+    if (r >= 0)
+        r = kvm_ioctl(v->fd, KVM_GET_SREGS, &sregs);
+    if (r >= 0)
+        r = kvm_ioctl(v->fd, KVM_GET_MP_STATE, &mp);
+    if (r < 0)
+        return r;
+    *out = (VcpuRegSummary){ .pc = regs.rip, .sp = regs.rsp, .flags = regs.rflags,
+                             .cr0 = sregs.cr0, .cr3 = sregs.cr3, .mp_state = mp.mp_state };
+    return 0;
+}

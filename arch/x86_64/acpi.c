@@ -1,0 +1,177 @@
+#include "arch/x86_64/acpi.h"
+
+#include "arch/x86_64/layout.h"
+#include "firmware/acpi/acpi_table.h"
+#include "firmware/acpi/aml.h"
+#include "hypervisor/error.h"
+
+#include <string.h>
+
+/* FADT (ACPI 6.x, revision 6) field offsets. */
+#define FADT_SIZE 276
+#define FADT_REVISION 6
+#define FADT_DSDT 40
+#define FADT_CENTURY 108
+#define FADT_IAPC_BOOT_ARCH 109
+#define FADT_FLAGS 112
+#define FADT_X_DSDT 140
+#define FADT_HYPERVISOR_ID 268
+#define FADT_BOOT_LEGACY_DEVICES (1u << 0)
+#define FADT_BOOT_8042 (1u << 1)
+#define FADT_HW_REDUCED_ACPI (1u << 20)
+#define RTC_CENTURY_REG 0x32
+
+/* MADT structures. */
+#define MADT_LOCAL_APIC 0
+#define MADT_IO_APIC 1
+#define MADT_LOCAL_APIC_NMI 4
+#define MADT_CPU_ENABLED 1
+#define MADT_ALL_CPUS 0xff
+
+#define ACPI_ALIGN 8
+
+/* Device(NAME) { _HID, _UID, _CRS } for a legacy ISA device. */
+static void isa_device(GByteArray *sb, const char *name, const char *hid, unsigned uid,
+                       const GByteArray *res)
+{
+    g_autoptr(GByteArray) body = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    aml_name_eisaid(body, "_HID", hid);
+    aml_name_integer(body, "_UID", uid);
+    aml_resource_template(crs, res);
+    aml_name(body, "_CRS", crs);
+    aml_device(sb, name, body);
+}
+
+static GByteArray *build_dsdt(const AcpiX86Config *cfg)
+{
+    /* Hardware-reduced ACPI has no legacy PIC, so Linux maps ISA interrupts
+     * only for devices the namespace describes: each legacy device is here
+     * with its ports and IRQ. The PCI root and GED come with the PCIe machine. */
+    g_autoptr(GByteArray) sb = g_byte_array_new();
+    g_autoptr(GByteArray) res = g_byte_array_new();
+    if (cfg->com1) {
+        aml_res_io(res, X86_COM1_PORT, 8);
+        aml_res_irq(res, X86_COM1_GSI);
+        isa_device(sb, "COM1", "PNP0501", 1, res);
+        g_byte_array_set_size(res, 0);
+    }
+    aml_res_io(res, X86_RTC_PORT, 2);
+    aml_res_irq(res, X86_RTC_GSI);
+    isa_device(sb, "RTC", "PNP0B00", 0, res);
+    g_byte_array_set_size(res, 0);
+    aml_res_io(res, X86_I8042_DATA_PORT, 1);
+    aml_res_io(res, X86_I8042_CMD_PORT, 1);
+    aml_res_irq(res, X86_I8042_KBD_GSI);
+    isa_device(sb, "PS2K", "PNP0303", 0, res);
+
+    GByteArray *t = acpi_table_new("DSDT", 2);
+    aml_scope(t, "\\_SB", sb);
+    acpi_table_finish(t);
+    return t;
+}
+
+static GByteArray *build_fadt(uint64_t dsdt_addr)
+{
+    GByteArray *t = acpi_table_new("FACP", FADT_REVISION);
+    acpi_append_zeros(t, FADT_SIZE - ACPI_HEADER_SIZE);
+    acpi_patch_u32(t, FADT_DSDT, (uint32_t)dsdt_addr);
+    acpi_patch_u64(t, FADT_X_DSDT, dsdt_addr);
+    t->data[FADT_CENTURY] = RTC_CENTURY_REG;
+    /* The i8042 stays: its reset line is how the guest reboots. */
+    t->data[FADT_IAPC_BOOT_ARCH] = FADT_BOOT_LEGACY_DEVICES | FADT_BOOT_8042;
+    acpi_patch_u32(t, FADT_FLAGS, FADT_HW_REDUCED_ACPI);
+    memcpy(t->data + FADT_HYPERVISOR_ID, "NIMBUS\0\0", 8);
+    acpi_table_finish(t);
+    return t;
+}
+
+static GByteArray *build_madt(uint32_t n_cpus)
+{
+    GByteArray *t = acpi_table_new("APIC", 5);
+    acpi_append_u32(t, (uint32_t)X86_LAPIC_ADDR);
+    acpi_append_u32(t, 0); /* flags: no PC-AT dual 8259 setup to disable */
+    for (uint32_t i = 0; i < n_cpus; i++) {
+        acpi_append_u8(t, MADT_LOCAL_APIC);
+        acpi_append_u8(t, 8);
+        acpi_append_u8(t, (uint8_t)i); /* ACPI processor UID */
+        acpi_append_u8(t, (uint8_t)i); /* APIC ID */
+        acpi_append_u32(t, MADT_CPU_ENABLED);
+    }
+    acpi_append_u8(t, MADT_IO_APIC);
+    acpi_append_u8(t, 12);
+    acpi_append_u8(t, (uint8_t)n_cpus); /* IOAPIC ID: the first after the CPUs' */
+    acpi_append_u8(t, 0);
+    acpi_append_u32(t, (uint32_t)X86_IOAPIC_ADDR);
+    acpi_append_u32(t, 0); /* GSI base */
+    /* LINT1 of every CPU is NMI (as regs_setup_lapic programs it). */
+    acpi_append_u8(t, MADT_LOCAL_APIC_NMI);
+    acpi_append_u8(t, 6);
+    acpi_append_u8(t, MADT_ALL_CPUS);
+    acpi_append_u16(t, 0); /* flags: conforms to the bus */
+    acpi_append_u8(t, 1);  /* LINT1 */
+    acpi_table_finish(t);
+    return t;
+}
+
+static GByteArray *build_xsdt(const uint64_t *tables, size_t n)
+{
+    GByteArray *t = acpi_table_new("XSDT", 1);
+    for (size_t i = 0; i < n; i++)
+        acpi_append_u64(t, tables[i]);
+    acpi_table_finish(t);
+    return t;
+}
+
+/* Append `part` to `blob` at the next aligned offset; returns its address. */
+static uint64_t place(GByteArray *blob, uint64_t base, GByteArray *part)
+{
+    guint pad = (ACPI_ALIGN - blob->len % ACPI_ALIGN) % ACPI_ALIGN;
+    acpi_append_zeros(blob, pad);
+    uint64_t addr = base + blob->len;
+    g_byte_array_append(blob, part->data, part->len);
+    g_byte_array_unref(part);
+    return addr;
+}
+
+GBytes *acpi_x86_build(const AcpiX86Config *cfg, uint64_t base, GError **errp)
+{
+    if (cfg->n_cpus == 0 || cfg->n_cpus > X86_MAX_VCPUS) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                    "ACPI: cannot describe %u CPUs (1..%u)", cfg->n_cpus, X86_MAX_VCPUS);
+        return NULL;
+    }
+    GByteArray *blob = g_byte_array_new();
+    /* The RSDP goes first and is patched once the XSDT's address is known. */
+    acpi_append_zeros(blob, ACPI_RSDP_SIZE);
+    uint64_t dsdt = place(blob, base, build_dsdt(cfg));
+    uint64_t tables[2];
+    tables[0] = place(blob, base, build_fadt(dsdt));
+    tables[1] = place(blob, base, build_madt(cfg->n_cpus));
+    uint64_t xsdt = place(blob, base, build_xsdt(tables, G_N_ELEMENTS(tables)));
+    g_autoptr(GByteArray) rsdp = acpi_rsdp_new(xsdt);
+    memcpy(blob->data, rsdp->data, ACPI_RSDP_SIZE);
+    if (blob->len > X86_ACPI_MAX) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "ACPI tables too large (%u bytes)",
+                    blob->len);
+        g_byte_array_unref(blob);
+        return NULL;
+    }
+    return g_byte_array_free_to_bytes(blob);
+}
+
+bool acpi_x86_write(GuestMemory *mem, const AcpiX86Config *cfg, uint64_t *rsdp_addr,
+                    GError **errp)
+{
+    g_autoptr(GBytes) tables = acpi_x86_build(cfg, X86_ACPI_ADDR, errp);
+    if (!tables)
+        return false;
+    gsize len;
+    const void *data = g_bytes_get_data(tables, &len);
+    if (!memory_write(mem, X86_ACPI_ADDR, data, len)) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "cannot write the ACPI tables");
+        return false;
+    }
+    *rsdp_addr = X86_ACPI_ADDR;
+    return true;
+}
