@@ -114,7 +114,8 @@ static bool range_free(AddrSpace *as, uint64_t base, uint64_t size, AsRegion *ig
 {
     for (guint i = 0; i < as->regions->len; i++) {
         AsRegion *r = as->regions->pdata[i];
-        if (r != ignore && base < r->base + r->size && r->base < base + size)
+        /* Inclusive ends: a region may end exactly at 2^64. */
+        if (r != ignore && base <= r->base + (r->size - 1) && r->base <= base + (size - 1))
             return false;
     }
     return true;
@@ -330,6 +331,10 @@ static void region_access(AsRegion *r, uint64_t off, uint8_t *data, unsigned len
     unsigned imax = ops->impl_max ? ops->impl_max : (ops->valid_max ? ops->valid_max : 8);
     unsigned imin = ops->impl_min ? ops->impl_min : (ops->valid_min ? ops->valid_min : 1);
     unsigned chunk = MIN(len, imax);
+    /* A narrow unaligned access that straddles two implemented units is
+     * widened one byte at a time, so each piece stays inside its unit. */
+    if (chunk < imin && (off & (imin - 1)) + chunk > imin)
+        chunk = 1;
     for (unsigned done = 0; done < len; done += chunk) {
         if (is_write)
             do_write(ops, r->opaque, off + done, chunk, le_load(data + done, chunk), imin);

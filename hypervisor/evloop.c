@@ -64,12 +64,21 @@ static gpointer loop_thread(gpointer opaque)
     return NULL;
 }
 
+static void loop_started(void *opaque)
+{
+}
+
 bool evloop_start_thread(EventLoop *l, ThreadRole role, GError **errp)
 {
     g_assert(!l->thread);
     l->role = role;
     l->thread = g_thread_try_new(l->name, loop_thread, l, errp);
-    return l->thread != NULL;
+    if (!l->thread)
+        return false;
+    /* Return only once the thread runs the loop: g_main_loop_run() forgets a
+     * quit that arrives before it starts, so stop right after start would hang. */
+    evloop_run_sync(l, loop_started, NULL);
+    return true;
 }
 
 void evloop_stop_thread(EventLoop *l)

@@ -78,7 +78,7 @@ KvList *kvlist_parse(const char *text, const char *const *known, GError **errp)
     for (guint i = 0; i < items->len; i++) {
         const char *item = items->pdata[i];
         const char *eq = strchr(item, '=');
-        if (!eq || eq == item) {
+        if (!eq || eq == item || eq[1] == '\0') {
             g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
                         "malformed item '%s' in '%s' (expected key=value)", item, text);
             return NULL;

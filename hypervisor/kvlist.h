@@ -1,6 +1,6 @@
 /* Parser for cloud-hypervisor style option values: "key=value,key=value".
  * Commas inside [...] or "..." do not split (e.g. affinity=[0@[0,2]]).
- * Rejects malformed items, empty keys, duplicate keys and keys not in the
+ * Rejects malformed items, empty keys or values, duplicate keys and keys not in the
  * caller's list, naming the offending item. */
 #pragma once
 #include <glib.h>

@@ -11,6 +11,7 @@
  *   0x0002_0000  kernel command line
  *   0x0009_fc00  EBDA: MP table (SMP and IOAPIC description for ACPI-less guests)
  *   0x000e_0000  ACPI tables, RSDP first (in the BIOS area Linux scans)
+ *   0x000f_fff0  real-mode reset vector: a stub that resets through the i8042
  *   0x0010_0000  first byte of high RAM; kernels load at their preferred address
  *   0xc000_0000  32-bit MMIO hole (3 GiB .. 4 GiB)
  *   0xfec0_0000  IOAPIC, 0xfee0_0000 LAPIC (in-kernel irqchip)
@@ -47,6 +48,7 @@
 #define X86_LOW_RAM_END X86_EBDA_ADDR /* first e820 RAM range: [0, EBDA) */
 #define X86_ACPI_ADDR 0xe0000ull
 #define X86_ACPI_MAX 0x20000ull /* up to the end of the BIOS area */
+#define X86_RESET_VECTOR_ADDR 0xffff0ull
 #define X86_BIOS_AREA_END 0x100000ull
 
 #define X86_HIGH_RAM_START 0x100000ull

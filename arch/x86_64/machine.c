@@ -123,6 +123,25 @@ static bool setup_vcpus(Vm *vm, const X86BootEntry *entry, GError **errp)
     return true;
 }
 
+/* There is no BIOS, but Linux may still "reboot through the BIOS": on
+ * hardware-reduced ACPI without EFI it tries EFI, then jumps to the real-mode
+ * reset vector F000:FFF0. What a BIOS would do there is reset the machine,
+ * so the stub pulses the i8042 reset line and halts. */
+static bool write_reset_vector(GuestMemory *mem, GError **errp)
+{
+    static const uint8_t stub[] = {
+        0xb0, 0xfe,      /* mov al, 0xfe */
+        0xe6, 0x64,      /* out 0x64, al */
+        0xf4,            /* hlt */
+        0xeb, 0xfd,      /* jmp hlt */
+    };
+    if (!memory_write(mem, X86_RESET_VECTOR_ADDR, stub, sizeof stub)) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "cannot write the reset vector");
+        return false;
+    }
+    return true;
+}
+
 static bool setup_payload(Vm *vm, X86BootEntry *entry, GError **errp)
 {
     const VmConfig *cfg = vm_config(vm);
@@ -141,7 +160,7 @@ static bool setup_payload(Vm *vm, X86BootEntry *entry, GError **errp)
     AcpiX86Config acpi = { .n_cpus = cfg->cpus.boot_vcpus,
                            .com1 = cfg->serial.mode != CONSOLE_MODE_OFF };
     uint64_t rsdp;
-    return acpi_x86_write(mem, &acpi, &rsdp, errp) &&
+    return write_reset_vector(mem, errp) && acpi_x86_write(mem, &acpi, &rsdp, errp) &&
            boot_load_payload(mem, &cfg->payload, &e820, rsdp, entry, errp) &&
            regs_write_boot_tables(mem, entry->mode, errp);
 }
