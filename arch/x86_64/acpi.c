@@ -17,7 +17,6 @@
 #define FADT_X_DSDT 140
 #define FADT_HYPERVISOR_ID 268
 #define FADT_BOOT_LEGACY_DEVICES (1u << 0)
-#define FADT_BOOT_8042 (1u << 1)
 #define FADT_HW_REDUCED_ACPI (1u << 20)
 #define RTC_CENTURY_REG 0x32
 
@@ -59,11 +58,9 @@ static GByteArray *build_dsdt(const AcpiX86Config *cfg)
     aml_res_io(res, X86_RTC_PORT, 2);
     aml_res_irq(res, X86_RTC_GSI);
     isa_device(sb, "RTC", "PNP0B00", 0, res);
-    g_byte_array_set_size(res, 0);
-    aml_res_io(res, X86_I8042_DATA_PORT, 1);
-    aml_res_io(res, X86_I8042_CMD_PORT, 1);
-    aml_res_irq(res, X86_I8042_KBD_GSI);
-    isa_device(sb, "PS2K", "PNP0303", 0, res);
+    /* No PS2K device: the i8042 is there only for its reset line, which
+     * Linux pokes without a driver. Described, it would make the guest probe
+     * for a keyboard and wait for replies that never come. */
 
     GByteArray *t = acpi_table_new("DSDT", 2);
     aml_scope(t, "\\_SB", sb);
@@ -78,8 +75,8 @@ static GByteArray *build_fadt(uint64_t dsdt_addr)
     acpi_patch_u32(t, FADT_DSDT, (uint32_t)dsdt_addr);
     acpi_patch_u64(t, FADT_X_DSDT, dsdt_addr);
     t->data[FADT_CENTURY] = RTC_CENTURY_REG;
-    /* The i8042 stays: its reset line is how the guest reboots. */
-    t->data[FADT_IAPC_BOOT_ARCH] = FADT_BOOT_LEGACY_DEVICES | FADT_BOOT_8042;
+    /* No 8042 flag: the guest skips keyboard probing (see build_dsdt). */
+    t->data[FADT_IAPC_BOOT_ARCH] = FADT_BOOT_LEGACY_DEVICES;
     acpi_patch_u32(t, FADT_FLAGS, FADT_HW_REDUCED_ACPI);
     memcpy(t->data + FADT_HYPERVISOR_ID, "NIMBUS\0\0", 8);
     acpi_table_finish(t);

@@ -67,7 +67,6 @@
 #define X86_COM1_GSI 4
 #define X86_RTC_PORT 0x70
 #define X86_RTC_GSI 8
-#define X86_I8042_KBD_GSI 1
 #define X86_I8042_DATA_PORT 0x60
 #define X86_I8042_CMD_PORT 0x64
 #define X86_POST_PORT 0x80
