@@ -28,7 +28,9 @@ lab_param() {
 # enough here (busybox date has no %N).
 lab_ms() {
     read -r up _ </proc/uptime
-    echo $((${up%.*} * 1000 + 10 * ${up#*.}))
+    frac=${up#*.}
+    # "08"/"09" would be read as (invalid) octal: drop the leading zero.
+    echo $((${up%.*} * 1000 + 10 * ${frac#0}))
 }
 
 l2_run() {

@@ -232,7 +232,8 @@ static Suite *acpi_suite(void)
 
 int main(void)
 {
-    if (!g_find_program_in_path("iasl")) {
+    g_autofree char *iasl = g_find_program_in_path("iasl");
+    if (!iasl) {
         printf("SKIP: iasl (acpica-tools) is not installed\n");
         return CHECK_SKIP_CODE;
     }

@@ -1,0 +1,247 @@
+#!/bin/bash
+# bench/boot/run.sh [--native-only | --lab-only] — nimbus's boot benchmark.
+#
+# Two measurements, each a ratio of medians against QEMU measured in the same
+# run (absolute times depend on the machine; the ratio is the result):
+#
+#  native   time from exec of the VMM to the first byte the guest writes to
+#           COM1 arriving on the VMM's stdout: a tiny PVH guest
+#           (tiny-pvh.S) on the host's /dev/kvm, nimbus against
+#           `qemu-system-x86_64 -M microvm`, alternating, after one untimed
+#           warm-up run each.  Timer: first_byte.c.
+#  lab      time from starting the VMM to the L2 /init marker line, booting
+#           the stock Debian cloud kernel + the lab initramfs with 2 vCPUs and
+#           512 MiB, nimbus against QEMU microvm in the same L1 of the nested
+#           lab (tests/lab/run.sh bench-boot; directly on a host whose
+#           /dev/kvm runs stock guests).
+#
+# Builds nothing of nimbus: NIMBUS_BIN (default build/nimbus in the repo).
+# Settings (environment):
+#   NIMBUS_BIN                 nimbus binary (default <repo>/build/nimbus)
+#   NIMBUS_BENCH_RUNS          lab runs per VMM (default 5, at least 5 counts)
+#   NIMBUS_BENCH_NATIVE_RUNS   native runs per VMM (default 11)
+#   NIMBUS_BENCH_OUT           summary file (default /tmp/nimbus-bench/boot.txt)
+#   NIMBUS_LAB_OUT             lab logs (default /tmp/nimbus-lab), as tests/lab
+# Exit status: 0 every part that ran succeeded, 1 a part failed, 2 usage,
+# 77 every requested part was skipped.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$BENCH_DIR/../.." && pwd)
+
+usage() {
+    echo "usage: $0 [--native-only | --lab-only]" >&2
+    exit 2
+}
+do_native=1 do_lab=1
+case ${1:-} in
+    "") ;;
+    --native-only) do_lab=0 ;;
+    --lab-only) do_native=0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) usage ;;
+esac
+[[ $# -le 1 ]] || usage
+
+die() { echo "bench/boot: error: $*" >&2; exit 1; }
+say() { echo "bench/boot: $*" >&2; }
+
+lab_runs=${NIMBUS_BENCH_RUNS:-5}
+native_runs=${NIMBUS_BENCH_NATIVE_RUNS:-11}
+[[ $lab_runs =~ ^[1-9][0-9]*$ ]] || die "NIMBUS_BENCH_RUNS=$lab_runs is not a positive number"
+[[ $native_runs =~ ^[1-9][0-9]*$ ]] || die "NIMBUS_BENCH_NATIVE_RUNS=$native_runs is not a positive number"
+out_file=${NIMBUS_BENCH_OUT:-/tmp/nimbus-bench/boot.txt}
+
+NIMBUS_BIN=${NIMBUS_BIN:-$REPO/build/nimbus}
+[[ -f $NIMBUS_BIN && -x $NIMBUS_BIN ]] ||
+    die "nimbus binary '$NIMBUS_BIN' not found or not executable: build it first (cmake -S . -B build && make -C build nimbus) or set NIMBUS_BIN"
+NIMBUS_BIN=$(realpath "$NIMBUS_BIN")
+export NIMBUS_BIN
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nimbus-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# median: the median of the numbers on stdin, one a line (mean of the middle
+# two for an even count); prints nothing for no input.
+median() {
+    sort -g | awk '{ v[NR] = $1 }
+        END { if (NR == 0) exit
+              if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+              printf "%.3f\n", m }'
+}
+# range DECIMALS: "min-max" of the numbers on stdin.
+range() {
+    sort -g | awk -v d="$1" 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.*f-%.*f\n", d, lo, d, hi }'
+}
+# ratio A B: A/B with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "n/a" }'; }
+# fmt_ms V DECIMALS: a median for the summary.
+fmt_ms() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.*f\n", d, v }'; }
+
+summary=() # headline lines
+raw=()     # per-run lines for the results file
+failed=0 ran=0
+
+# --- native: tiny PVH guest, exec to first byte --------------------------------
+native_skip() {
+    summary+=("first-instruction (native): skipped: $1")
+    echo "native part skipped: $1"
+}
+
+run_native() {
+    [[ -e /dev/kvm ]] || { native_skip "/dev/kvm is absent"; return; }
+    [[ -r /dev/kvm && -w /dev/kvm ]] || { native_skip "/dev/kvm is not readable and writable by $(id -un)"; return; }
+    command -v qemu-system-x86_64 >/dev/null || { native_skip "qemu-system-x86_64 is not installed (the peer)"; return; }
+    local tool
+    for tool in cc gcc ld; do
+        command -v "$tool" >/dev/null || { native_skip "$tool is not installed"; return; }
+    done
+
+    cc -O2 -Wall -Wextra -std=c11 -o "$tmp/first_byte" "$BENCH_DIR/first_byte.c" ||
+        die "cannot compile first_byte.c"
+    gcc -c "$BENCH_DIR/tiny-pvh.S" -o "$tmp/tiny-pvh.o" || die "cannot assemble tiny-pvh.S"
+    ld -static -nostdlib -no-pie --build-id=none -T "$BENCH_DIR/tiny-pvh.ld" \
+        "$tmp/tiny-pvh.o" -o "$tmp/tiny.elf" || die "cannot link tiny.elf"
+
+    local -a nimbus_cmd=("$NIMBUS_BIN" --kernel "$tmp/tiny.elf" --memory size=64M --serial tty)
+    # microvm boots a PVH ELF given as -kernel (its qboot firmware jumps to
+    # the note's entry); -no-reboot turns the triple fault into an exit.
+    local -a qemu_cmd=(qemu-system-x86_64 -accel kvm -M microvm -nodefaults -nographic
+        -serial stdio -no-reboot -m 64 -kernel "$tmp/tiny.elf")
+
+    # one VMM LABEL RUN: run it under first_byte; appends the time to
+    # $tmp/native-LABEL.ms when the run is good (byte 'N', status 0).
+    one() {
+        local vmm=$1 run=$2 line fb rc
+        local -a cmd
+        if [[ $vmm = nimbus ]]; then cmd=("${nimbus_cmd[@]}"); else cmd=("${qemu_cmd[@]}"); fi
+        line=$("$tmp/first_byte" -t 20 -o "$tmp/console" -- "${cmd[@]}" 2>"$tmp/stderr") || true
+        [[ $run = warmup ]] && return 0
+        raw+=("native $vmm $run $line")
+        fb=$(sed -n 's/.*first_byte_ms=\([-0-9.]*\).*/\1/p' <<<"$line")
+        rc=$(sed -n 's/.* rc=\([0-9]*\).*/\1/p' <<<"$line")
+        if [[ $line != *"byte=0x4e "* || $rc != 0 || -z $fb ]]; then
+            echo "native $vmm run $run FAILED: ${line:-no result}" >&2
+            sed 's/^/  console| /' "$tmp/console" | head -n 20 >&2
+            sed 's/^/  stderr| /' "$tmp/stderr" | head -n 20 >&2
+            native_failed=1
+            return 0
+        fi
+        echo "$fb" >>"$tmp/native-$vmm.ms"
+    }
+
+    say "native: $native_runs runs each of nimbus and qemu-microvm (tiny PVH guest, /dev/kvm)"
+    local native_failed=0 i
+    : >"$tmp/native-nimbus.ms"
+    : >"$tmp/native-qemu-microvm.ms"
+    one nimbus warmup
+    one qemu-microvm warmup
+    # Alternate, and swap who goes first every run so neither always runs on
+    # a cache the other just warmed.
+    for ((i = 1; i <= native_runs; i++)); do
+        if ((i % 2)); then
+            one nimbus "$i"
+            one qemu-microvm "$i"
+        else
+            one qemu-microvm "$i"
+            one nimbus "$i"
+        fi
+    done
+    ran=1
+    local n_ok q_ok mn mq
+    n_ok=$(wc -l <"$tmp/native-nimbus.ms")
+    q_ok=$(wc -l <"$tmp/native-qemu-microvm.ms")
+    if [[ $native_failed != 0 || $n_ok != "$native_runs" || $q_ok != "$native_runs" ]]; then
+        failed=1
+        summary+=("first-instruction (native): FAILED ($n_ok/$native_runs nimbus, $q_ok/$native_runs qemu runs good)")
+    fi
+    if ((n_ok > 0 && q_ok > 0)); then
+        mn=$(median <"$tmp/native-nimbus.ms")
+        mq=$(median <"$tmp/native-qemu-microvm.ms")
+        summary+=("first-instruction (native /dev/kvm, tiny PVH guest, $native_runs runs): nimbus median $(fmt_ms "$mn" 3) ms, qemu-microvm median $(fmt_ms "$mq" 3) ms, ratio nimbus/qemu = $(ratio "$mn" "$mq")")
+        summary+=("  (range: nimbus $(range 3 <"$tmp/native-nimbus.ms") ms, qemu-microvm $(range 3 <"$tmp/native-qemu-microvm.ms") ms)")
+    fi
+}
+
+# --- lab: boot to L2 /init in the nested lab -----------------------------------
+run_lab() {
+    local lab_out=${NIMBUS_LAB_OUT:-${TMPDIR:-/tmp}/nimbus-lab} rc=0 log
+    log=$lab_out/bench-boot.log
+    say "lab: $lab_runs runs each of nimbus and qemu-microvm (tests/lab/run.sh bench-boot; a few minutes)"
+    rm -f "$log"
+    # NIMBUS_BENCH_RUNS reaches the scenario in direct mode, the L1 command
+    # line in the nested lab.  Each L2 boot takes ~15 s under TCG.
+    NIMBUS_LAB_L1_APPEND="${NIMBUS_LAB_L1_APPEND:-} lab.bench_runs=$lab_runs" \
+        NIMBUS_BENCH_RUNS=$lab_runs NIMBUS_LAB_QUIET=1 NIMBUS_LAB_OUT=$lab_out \
+        NIMBUS_LAB_TIMEOUT=${NIMBUS_LAB_TIMEOUT:-$((300 + 2 * lab_runs * 60))} \
+        "$REPO/tests/lab/run.sh" bench-boot >"$tmp/lab.out" 2>&1 || rc=$?
+    if [[ $rc = 77 ]]; then
+        summary+=("boot-to-init (nested lab): skipped: $(grep -m1 '^SKIP:' "$tmp/lab.out" || echo "lab skipped")")
+        echo "lab part skipped: $(grep -m1 '^SKIP:' "$tmp/lab.out" || true)"
+        return
+    fi
+    ran=1
+    if [[ $rc != 0 ]]; then
+        failed=1
+        echo "lab part FAILED (status $rc, log $log):" >&2
+        grep -E '^(FAIL|lab: error)' "$tmp/lab.out" | head -n 20 >&2 || tail -n 20 "$tmp/lab.out" >&2
+    fi
+    [[ -f $log ]] || { summary+=("boot-to-init (nested lab): FAILED: no log $log"); failed=1; return; }
+
+    local lines
+    lines=$(tr -d '\r' <"$log" |
+        grep -oE 'BENCH boot [a-z-]+ [0-9]+ marker_ms=-?[0-9]+ exit_ms=-?[0-9]+ rc=-?[0-9]+' || true)
+    while read -r l; do [[ -z $l ]] || raw+=("lab ${l#BENCH boot }"); done <<<"$lines"
+    local vmm m mn mq en eq good_n good_q
+    for vmm in nimbus qemu-microvm; do
+        # Good runs only: marker seen and status 0.
+        awk -v v="$vmm" '$3 == v && $5 !~ /=-1$/ && $7 == "rc=0" { sub("marker_ms=", "", $5); print $5 }' \
+            <<<"$lines" >"$tmp/lab-$vmm.ms"
+        awk -v v="$vmm" '$3 == v && $5 !~ /=-1$/ && $7 == "rc=0" { sub("exit_ms=", "", $6); print $6 }' \
+            <<<"$lines" >"$tmp/lab-$vmm.exit"
+    done
+    good_n=$(wc -l <"$tmp/lab-nimbus.ms")
+    good_q=$(wc -l <"$tmp/lab-qemu-microvm.ms")
+    if [[ $good_n != "$lab_runs" || $good_q != "$lab_runs" ]]; then
+        failed=1
+        summary+=("boot-to-init (nested lab): FAILED ($good_n/$lab_runs nimbus, $good_q/$lab_runs qemu runs reached /init and exited 0; log $log)")
+    fi
+    if ((good_n > 0 && good_q > 0)); then
+        mn=$(median <"$tmp/lab-nimbus.ms")
+        mq=$(median <"$tmp/lab-qemu-microvm.ms")
+        en=$(median <"$tmp/lab-nimbus.exit")
+        eq=$(median <"$tmp/lab-qemu-microvm.exit")
+        m="boot-to-init (nested lab, $lab_runs runs): nimbus median $(fmt_ms "$mn" 0) ms, qemu-microvm median $(fmt_ms "$mq" 0) ms, ratio nimbus/qemu = $(ratio "$mn" "$mq")"
+        summary+=("$m")
+        summary+=("  (range: nimbus $(range 0 <"$tmp/lab-nimbus.ms") ms, qemu-microvm $(range 0 <"$tmp/lab-qemu-microvm.ms") ms)")
+        summary+=("  (start to VMM exit: nimbus median $(fmt_ms "$en" 0) ms, qemu-microvm median $(fmt_ms "$eq" 0) ms, ratio $(ratio "$en" "$eq"))")
+    fi
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+[[ $do_native = 1 ]] && run_native
+[[ $do_lab = 1 ]] && run_lab
+
+nimbus_version=$("$NIMBUS_BIN" --version 2>/dev/null | head -n1 || true)
+qemu_version=$(qemu-system-x86_64 --version 2>/dev/null | head -n1 || true)
+mkdir -p "$(dirname "$out_file")"
+{
+    echo "== nimbus boot benchmark, $(date -u +%FT%TZ), $(uname -n) =="
+    echo "nimbus: ${nimbus_version:-?} ($NIMBUS_BIN); peer: ${qemu_version:-qemu not found}"
+    echo "host: $(nproc) CPUs, load average $load_before at the start (other load makes the runs noisy)"
+    printf '%s\n' "${summary[@]}"
+    echo "ratio < 1: nimbus is faster than QEMU measured in the same run; medians over the runs listed below."
+} >"$tmp/summary"
+{
+    cat "$tmp/summary"
+    echo
+    echo "runs (native: ms from exec to the first console byte; lab: ms in L1, 10 ms resolution):"
+    printf '%s\n' "${raw[@]}"
+} >"$out_file"
+echo
+cat "$tmp/summary"
+echo "results: $out_file"
+
+if [[ $failed != 0 ]]; then exit 1; fi
+if [[ $ran = 0 ]]; then exit 77; fi
+exit 0
