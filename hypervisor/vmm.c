@@ -16,6 +16,7 @@ struct Vmm {
     int exit_status;
     GSource *signal_sources[3];
     int last_signal;
+    GSource *hard_stop_timer; /* armed by a power-button press on SIGTERM */
 };
 
 Vmm *vmm_new(const MachineOps *machine)
@@ -31,6 +32,7 @@ void vmm_free(Vmm *vmm)
     if (!vmm)
         return;
     vm_free(vmm->vm);
+    evloop_remove(vmm->hard_stop_timer);
     for (unsigned i = 0; i < G_N_ELEMENTS(vmm->signal_sources); i++)
         evloop_remove(vmm->signal_sources[i]);
     vm_config_free(vmm->config);
@@ -177,20 +179,51 @@ static void vm_stopped(Vm *vm, VmStopReason reason, const char *detail, void *op
         break;
     }
     vm_free(g_steal_pointer(&vmm->vm));
+    evloop_remove(g_steal_pointer(&vmm->hard_stop_timer));
     if (vmm->exit_with_guest) {
         bool ok = reason == VM_STOP_RESET || reason == VM_STOP_POWEROFF;
         vmm_quit(vmm, ok ? VMM_EXIT_OK : VMM_EXIT_ERROR);
     }
 }
 
-static gboolean on_signal(gpointer opaque, int signum)
+static void hard_stop(Vmm *vmm, int signum)
 {
-    Vmm *vmm = opaque;
-    g_message("received signal %d (%s), stopping", signum, g_strsignal(signum));
     if (vmm->vm)
         vm_shutdown(vmm->vm, NULL); /* logs the vCPUs' state at debug level */
     vm_free(g_steal_pointer(&vmm->vm));
     vmm_quit(vmm, VMM_EXIT_SIGNAL + signum);
+}
+
+static gboolean on_hard_stop_timeout(gpointer opaque)
+{
+    Vmm *vmm = opaque;
+    vmm->hard_stop_timer = NULL;
+    g_warning("the guest did not power off within %u s of the power button: stopping it",
+              VMM_POWER_BUTTON_TIMEOUT_S);
+    hard_stop(vmm, SIGTERM);
+    return G_SOURCE_REMOVE;
+}
+
+/* SIGTERM asks politely, as a cloud stop does: press the guest's power button
+ * and give it VMM_POWER_BUTTON_TIMEOUT_S to power off (exit status 0). A
+ * second signal, SIGINT or SIGHUP, or a machine without a power button stops
+ * the VM at once (exit status 128 + signal). */
+static gboolean on_signal(gpointer opaque, int signum)
+{
+    Vmm *vmm = opaque;
+    if (signum == SIGTERM && !vmm->hard_stop_timer && vmm->vm &&
+        vm_state(vmm->vm) == VM_STATE_RUNNING && vmm->machine->power_button &&
+        vmm->machine->power_button(vmm->vm)) {
+        g_message("received signal %d (%s): pressed the guest's power button; stopping it in %u s "
+                  "or on a second signal",
+                  signum, g_strsignal(signum), VMM_POWER_BUTTON_TIMEOUT_S);
+        vmm->hard_stop_timer =
+            evloop_add_timer(vmm->loop, VMM_POWER_BUTTON_TIMEOUT_S * 1000, on_hard_stop_timeout, vmm);
+        return G_SOURCE_CONTINUE;
+    }
+    g_message("received signal %d (%s), stopping", signum, g_strsignal(signum));
+    evloop_remove(g_steal_pointer(&vmm->hard_stop_timer));
+    hard_stop(vmm, signum);
     return G_SOURCE_CONTINUE;
 }
 

@@ -17,7 +17,12 @@ typedef struct MachineOps {
     uint32_t (*max_vcpus)(Accel *accel);
     /* Populate a fresh Vm: irqchip, RAM, platform devices, vCPUs, payload. */
     bool (*build)(Vm *vm, GError **errp);
+    /* Press the guest's power button; false if the machine has none. */
+    bool (*power_button)(Vm *vm);
 } MachineOps;
+
+/* How long a guest has to power off after SIGTERM pressed its power button. */
+#define VMM_POWER_BUTTON_TIMEOUT_S 30
 
 /* Exit statuses of the nimbus process. */
 enum {
@@ -49,7 +54,9 @@ const VmConfig *vmm_vm_config(Vmm *vmm);
 /* When set (command-line VMs without an API), the process exits once the
  * guest has stopped for good. */
 void vmm_set_exit_with_guest(Vmm *vmm, bool on);
-/* SIGTERM/SIGINT/SIGHUP stop the VM and end the loop with 128+signal. */
+/* SIGTERM presses the guest's power button (hard stop after
+ * VMM_POWER_BUTTON_TIMEOUT_S or on a second signal); SIGINT/SIGHUP stop the
+ * VM at once and end the loop with 128+signal. */
 void vmm_watch_signals(Vmm *vmm);
 
 /* Run the control loop until vmm_quit(); returns the exit status. */

@@ -1,6 +1,7 @@
 #include "arch/x86_64/acpi.h"
 
 #include "arch/x86_64/layout.h"
+#include "devices/acpi/ged.h"
 #include "firmware/acpi/acpi_table.h"
 #include "firmware/acpi/aml.h"
 #include "hypervisor/error.h"
@@ -14,10 +15,19 @@
 #define FADT_CENTURY 108
 #define FADT_IAPC_BOOT_ARCH 109
 #define FADT_FLAGS 112
+#define FADT_RESET_REG 116
+#define FADT_RESET_VALUE 128
+#define FADT_SLEEP_CONTROL_REG 244
+#define FADT_SLEEP_STATUS_REG 256
 #define FADT_X_DSDT 140
 #define FADT_HYPERVISOR_ID 268
 #define FADT_BOOT_LEGACY_DEVICES (1u << 0)
+#define FADT_PWR_BUTTON (1u << 4) /* power button is a control-method device */
+#define FADT_SLP_BUTTON (1u << 5) /* no fixed-feature sleep button */
+#define FADT_RESET_REG_SUP (1u << 10)
 #define FADT_HW_REDUCED_ACPI (1u << 20)
+#define GAS_SYSTEM_IO 1
+#define GAS_ACCESS_BYTE 1
 #define RTC_CENTURY_REG 0x32
 
 /* MADT structures. */
@@ -42,6 +52,50 @@ static void isa_device(GByteArray *sb, const char *name, const char *hid, unsign
     aml_device(sb, name, body);
 }
 
+/* \_S5: the SLP_TYP value the guest writes to the sleep control register
+ * to power off (devices/acpi/ged.h). */
+static void add_s5(GByteArray *dsdt)
+{
+    g_autoptr(GByteArray) elems = g_byte_array_new();
+    g_autoptr(GByteArray) pkg = g_byte_array_new();
+    aml_integer(elems, GED_SLP_TYP_S5);
+    aml_integer(elems, 0);
+    aml_package(pkg, 2, elems);
+    aml_name(dsdt, "_S5_", pkg);
+}
+
+/* The power button (PNP0C0C) and the Generic Event Device (ACPI0013) whose
+ * interrupt means "power button pressed": _EVT notifies the button, and the
+ * guest's button driver reports KEY_POWER to userspace. */
+static void add_power_button(GByteArray *sb)
+{
+    g_autoptr(GByteArray) pwrb = g_byte_array_new();
+    aml_name_eisaid(pwrb, "_HID", "PNP0C0C");
+    aml_name_integer(pwrb, "_UID", 0);
+    aml_device(sb, "PWRB", pwrb);
+
+    g_autoptr(GByteArray) ged = g_byte_array_new();
+    g_autoptr(GByteArray) res = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    g_autoptr(GByteArray) arg = g_byte_array_new();
+    g_autoptr(GByteArray) gsi = g_byte_array_new();
+    g_autoptr(GByteArray) pred = g_byte_array_new();
+    g_autoptr(GByteArray) notify = g_byte_array_new();
+    g_autoptr(GByteArray) evt = g_byte_array_new();
+    aml_name_string_value(ged, "_HID", "ACPI0013");
+    aml_name_integer(ged, "_UID", 0);
+    aml_res_ext_irq(res, X86_GED_GSI, true);
+    aml_resource_template(crs, res);
+    aml_name(ged, "_CRS", crs);
+    aml_arg(arg, 0);
+    aml_integer(gsi, X86_GED_GSI);
+    aml_lequal(pred, arg, gsi);
+    aml_notify(notify, "\\_SB.PWRB", 0x80);
+    aml_if(evt, pred, notify);
+    aml_method(ged, "_EVT", 1, evt);
+    aml_device(sb, "GED0", ged);
+}
+
 static GByteArray *build_dsdt(const AcpiX86Config *cfg)
 {
     /* Hardware-reduced ACPI has no legacy PIC, so Linux maps ISA interrupts
@@ -62,10 +116,23 @@ static GByteArray *build_dsdt(const AcpiX86Config *cfg)
      * Linux pokes without a driver. Described, it would make the guest probe
      * for a keyboard and wait for replies that never come. */
 
+    add_power_button(sb);
+
     GByteArray *t = acpi_table_new("DSDT", 2);
     aml_scope(t, "\\_SB", sb);
+    add_s5(t);
     acpi_table_finish(t);
     return t;
+}
+
+/* A Generic Address Structure for a byte-wide I/O port. */
+static void put_gas_io8(GByteArray *t, size_t off, uint16_t port)
+{
+    t->data[off] = GAS_SYSTEM_IO;
+    t->data[off + 1] = 8; /* bit width */
+    t->data[off + 2] = 0; /* bit offset */
+    t->data[off + 3] = GAS_ACCESS_BYTE;
+    acpi_patch_u64(t, off + 4, port);
 }
 
 static GByteArray *build_fadt(uint64_t dsdt_addr)
@@ -77,7 +144,12 @@ static GByteArray *build_fadt(uint64_t dsdt_addr)
     t->data[FADT_CENTURY] = RTC_CENTURY_REG;
     /* No 8042 flag: the guest skips keyboard probing (see build_dsdt). */
     t->data[FADT_IAPC_BOOT_ARCH] = FADT_BOOT_LEGACY_DEVICES;
-    acpi_patch_u32(t, FADT_FLAGS, FADT_HW_REDUCED_ACPI);
+    acpi_patch_u32(t, FADT_FLAGS, FADT_HW_REDUCED_ACPI | FADT_RESET_REG_SUP | FADT_PWR_BUTTON |
+                                      FADT_SLP_BUTTON);
+    put_gas_io8(t, FADT_RESET_REG, X86_GED_PORT + GED_REG_RESET);
+    t->data[FADT_RESET_VALUE] = GED_RESET_VALUE;
+    put_gas_io8(t, FADT_SLEEP_CONTROL_REG, X86_GED_PORT + GED_REG_SLEEP_CONTROL);
+    put_gas_io8(t, FADT_SLEEP_STATUS_REG, X86_GED_PORT + GED_REG_SLEEP_STATUS);
     memcpy(t->data + FADT_HYPERVISOR_ID, "NIMBUS\0\0", 8);
     acpi_table_finish(t);
     return t;

@@ -70,6 +70,8 @@
 #define X86_I8042_DATA_PORT 0x60
 #define X86_I8042_CMD_PORT 0x64
 #define X86_POST_PORT 0x80
+#define X86_GED_PORT 0x600 /* ACPI sleep control/status, reset, GED events (4 bytes) */
+#define X86_GED_GSI 23     /* the GED's interrupt (power button); an IOAPIC-only pin */
 
 /* Linux's boot GDT selectors (Documentation/arch/x86/boot.rst). */
 #define X86_BOOT_CS 0x10

@@ -11,6 +11,7 @@
 #include "arch/x86_64/mptable.h"
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/regs.h"
+#include "devices/acpi/ged.h"
 #include "devices/misc/i8042.h"
 #include "devices/misc/port_sink.h"
 #include "devices/rtc/cmos_rtc.h"
@@ -91,7 +92,9 @@ static bool setup_devices(Vm *vm, GError **errp)
                           .mem_above_4g = e820_ram_above_4g(cfg->memory.size) };
     I8042Config kbd = { .data_port = X86_I8042_DATA_PORT, .command_port = X86_I8042_CMD_PORT };
     PortSinkConfig post = { .base = X86_POST_PORT, .size = 1, .read_value = 0xff };
+    GedConfig ged = { .base = X86_GED_PORT, .gsi = X86_GED_GSI };
     return device_create(vm, &cmos_rtc_ops, "rtc0", &rtc, errp) &&
+           device_create(vm, &ged_ops, "ged0", &ged, errp) &&
            device_create(vm, &i8042_ops, "i8042", &kbd, errp) &&
            device_create(vm, &port_sink_ops, "post", &post, errp);
 }
@@ -172,10 +175,20 @@ static bool machine_build(Vm *vm, GError **errp)
            setup_payload(vm, &entry, errp) && setup_vcpus(vm, &entry, errp);
 }
 
+static bool machine_power_button(Vm *vm)
+{
+    Device *ged = vm_find_device(vm, "ged0");
+    if (!ged)
+        return false;
+    ged_press_power_button(ged);
+    return true;
+}
+
 static const MachineOps machine_ops = {
     .check_config = machine_check_config,
     .max_vcpus = machine_max_vcpus,
     .build = machine_build,
+    .power_button = machine_power_button,
 };
 
 const MachineOps *arch_machine_ops(void)

@@ -14,6 +14,11 @@
 #define AML_SCOPE 0x10
 #define AML_BUFFER 0x11
 #define AML_PACKAGE 0x12
+#define AML_METHOD 0x14
+#define AML_ARG0 0x68
+#define AML_NOTIFY 0x86
+#define AML_LEQUAL 0x93
+#define AML_IF 0xa0
 #define AML_ONES 0xff
 #define AML_EXT 0x5b
 #define AML_DEVICE 0x82
@@ -25,6 +30,9 @@
 #define RES_IRQ_NOFLAGS 0x22
 #define RES_IO 0x47
 #define RES_END 0x79
+#define RES_EXT_IRQ 0x89
+#define RES_EXT_IRQ_CONSUMER 0x01
+#define RES_EXT_IRQ_EDGE 0x02
 #define RES_IO_DECODE16 0x01
 
 static void put(GByteArray *out, const void *p, size_t n)
@@ -223,4 +231,50 @@ void aml_resource_template(GByteArray *out, const GByteArray *res)
     uint8_t end[2] = { RES_END, 0 }; /* checksum 0: "the sum is not checked" */
     put(all, end, sizeof end);
     aml_buffer(out, all->data, all->len);
+}
+
+void aml_method(GByteArray *out, const char *name, unsigned n_args, const GByteArray *body)
+{
+    static const uint8_t op[] = { AML_METHOD };
+    g_assert(n_args <= 7);
+    g_autoptr(GByteArray) head = g_byte_array_new();
+    aml_name_string(head, name);
+    put_u8(head, (uint8_t)n_args); /* flags: arg count, not serialized, sync level 0 */
+    pkg(out, op, sizeof op, head, body);
+}
+
+void aml_if(GByteArray *out, const GByteArray *predicate, const GByteArray *body)
+{
+    static const uint8_t op[] = { AML_IF };
+    pkg(out, op, sizeof op, predicate, body);
+}
+
+void aml_lequal(GByteArray *out, const GByteArray *a, const GByteArray *b)
+{
+    put_u8(out, AML_LEQUAL);
+    put(out, a->data, a->len);
+    put(out, b->data, b->len);
+}
+
+void aml_arg(GByteArray *out, unsigned n)
+{
+    g_assert(n <= 6);
+    put_u8(out, (uint8_t)(AML_ARG0 + n));
+}
+
+void aml_notify(GByteArray *out, const char *object, uint64_t value)
+{
+    put_u8(out, AML_NOTIFY);
+    aml_name_string(out, object);
+    aml_integer(out, value);
+}
+
+void aml_res_ext_irq(GByteArray *res, uint32_t gsi, bool edge)
+{
+    /* Large descriptor: tag, 16-bit length, flags, table length, GSIs. */
+    uint8_t d[9] = { RES_EXT_IRQ, 6, 0,
+                     (uint8_t)(RES_EXT_IRQ_CONSUMER | (edge ? RES_EXT_IRQ_EDGE : 0)), 1,
+                     (uint8_t)gsi, (uint8_t)(gsi >> 8), (uint8_t)(gsi >> 16),
+                     (uint8_t)(gsi >> 24) };
+    put(res, d, sizeof d);
 }

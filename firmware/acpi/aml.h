@@ -5,6 +5,7 @@
  * characters (padded with '_') or a path beginning with '\\'. */
 #pragma once
 #include <glib.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 void aml_integer(GByteArray *out, uint64_t v);
@@ -26,10 +27,23 @@ void aml_package(GByteArray *out, unsigned n_elements, const GByteArray *element
 /* Buffer(){ bytes } */
 void aml_buffer(GByteArray *out, const uint8_t *bytes, size_t len);
 
+/* Method(NAME, n_args, NotSerialized) { body } */
+void aml_method(GByteArray *out, const char *name, unsigned n_args, const GByteArray *body);
+/* If (predicate) { body }, predicate already encoded. */
+void aml_if(GByteArray *out, const GByteArray *predicate, const GByteArray *body);
+/* LEqual(a, b), operands already encoded. */
+void aml_lequal(GByteArray *out, const GByteArray *a, const GByteArray *b);
+/* ArgN (0..6) as an operand. */
+void aml_arg(GByteArray *out, unsigned n);
+/* Notify(object-path, value) */
+void aml_notify(GByteArray *out, const char *object, uint64_t value);
+
 /* Resource descriptors, appended to a resource template body; close the
  * template with aml_resource_template(), which adds the end tag. */
 void aml_res_io(GByteArray *res, uint16_t base, uint8_t len);
 void aml_res_irq(GByteArray *res, uint8_t irq); /* IRQNoFlags: ISA edge, active high */
+/* Interrupt(ResourceConsumer, Edge or Level, ActiveHigh, Exclusive) { gsi } */
+void aml_res_ext_irq(GByteArray *res, uint32_t gsi, bool edge);
 void aml_resource_template(GByteArray *out, const GByteArray *res);
 
 /* The PkgLength encoding of a package whose contents are `len` bytes long

@@ -29,10 +29,11 @@ lab_prune() {
 
 # lab_build_l2_initrd: sets LAB_L2_INITRD.
 # NIMBUS_LAB_L2_MODULES: module names in load order (dependencies first),
-# taken from the L2 kernel's package; NIMBUS_LAB_L2_OVERLAY: a directory
+# taken from the L2 kernel's package (default: evdev and the ACPI button
+# driver, so the guest can react to the power button); NIMBUS_LAB_L2_OVERLAY: a directory
 # copied over the L2 root (e.g. lab/checks/*.sh with more check_ functions).
 lab_build_l2_initrd() {
-    local bb mods=${NIMBUS_LAB_L2_MODULES:-} overlay=${NIMBUS_LAB_L2_OVERLAY:-} key root m ko
+    local bb mods=${NIMBUS_LAB_L2_MODULES-evdev button} overlay=${NIMBUS_LAB_L2_OVERLAY:-} key root m ko
     bb=$(lab_busybox)
     key=$(lab_key l2 "$bb" "$LAB_KVER" "$mods" "$(cat "$LAB_DIR/l2-init.sh")" \
         "$overlay" "$([[ -n $overlay ]] && find "$overlay" -printf '%P %s %T@\n' | sort)")

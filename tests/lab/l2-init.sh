@@ -6,7 +6,10 @@
 # with QEMU's -no-reboot or a VMM that exits on reset, the VMM then exits 0).
 #
 # Lines: NIMBUS-L2-MARKER up=<s>, NIMBUS-L2-NPROC <n>, NIMBUS-L2-DATE <epoch>,
-#        NIMBUS-L2-CHECK <name> PASS|FAIL <detail>, NIMBUS-L2-ACTION <action>
+#        NIMBUS-L2-CHECK <name> PASS|FAIL <detail>, NIMBUS-L2-ACTION <action>,
+#        NIMBUS-L2-WAITING-POWER-BUTTON <dev>, NIMBUS-L2-POWER-BUTTON pressed
+# Actions: reboot (default), poweroff, shell, powerbutton (power off once the
+# ACPI power button is pressed).
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -71,8 +74,25 @@ done
 
 action=$(lab_param action reboot)
 echo "NIMBUS-L2-ACTION $action"
+# wait_power_button: block until the ACPI power button (button.ko, an input
+# device named "Power Button") reports a key event, as a guest's logind would.
+wait_power_button() {
+    dev=""
+    for e in /sys/class/input/event*; do
+        grep -q "Power Button" "$e/device/name" 2>/dev/null && dev=/dev/input/${e##*/}
+    done
+    if [ -z "$dev" ]; then
+        result powerbutton FAIL "no Power Button input device"
+        return
+    fi
+    echo "NIMBUS-L2-WAITING-POWER-BUTTON $dev"
+    dd if="$dev" of=/dev/null bs=24 count=1 2>/dev/null
+    echo "NIMBUS-L2-POWER-BUTTON pressed"
+}
+
 case $action in
     shell) exec sh ;;
+    powerbutton) wait_power_button; poweroff -f ;;
     poweroff) poweroff -f ;;
     *) reboot -f ;;
 esac

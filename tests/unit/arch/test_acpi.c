@@ -3,6 +3,7 @@
  * checksum complaint; and the AML encoder's length encoding. */
 #include "arch/x86_64/acpi.h"
 #include "arch/x86_64/layout.h"
+#include "devices/acpi/ged.h"
 #include "firmware/acpi/acpi_table.h"
 #include "firmware/acpi/aml.h"
 #include "hypervisor/le.h"
@@ -118,10 +119,18 @@ static void check_config(uint32_t n_cpus, bool com1)
     const Table *fadt = find(t, n, "FACP");
     ck_assert(madt && fadt && find(t, n, "DSDT"));
 
-    /* FADT: revision 6, hardware-reduced. */
+    /* FADT: revision 6, hardware-reduced, reset register and sleep
+     * control/status registers in the GED's block. */
     ck_assert_uint_eq(fadt->len, 276);
     ck_assert_uint_eq(fadt->data[8], 6);
-    ck_assert(le_load32(fadt->data + 112) & (1u << 20));
+    uint32_t flags = le_load32(fadt->data + 112);
+    ck_assert(flags & (1u << 20));
+    ck_assert(flags & (1u << 10));
+    ck_assert_uint_eq(fadt->data[116], 1); /* SystemIO */
+    ck_assert_uint_eq(le_load64(fadt->data + 120), X86_GED_PORT + GED_REG_RESET);
+    ck_assert_uint_eq(fadt->data[128], GED_RESET_VALUE);
+    ck_assert_uint_eq(le_load64(fadt->data + 248), X86_GED_PORT + GED_REG_SLEEP_CONTROL);
+    ck_assert_uint_eq(le_load64(fadt->data + 260), X86_GED_PORT + GED_REG_SLEEP_STATUS);
 
     /* MADT: one enabled LAPIC per CPU with APIC ID == index, one IOAPIC. */
     unsigned cpus = 0, ioapics = 0;
@@ -147,6 +156,10 @@ static void check_config(uint32_t n_cpus, bool com1)
             ck_assert_msg((strstr(dsl, "PNP0501") != NULL) == com1, "COM1 presence");
             ck_assert(strstr(dsl, "PNP0B00"));
             ck_assert(strstr(dsl, "IRQNoFlags"));
+            ck_assert(strstr(dsl, "ACPI0013"));
+            ck_assert(strstr(dsl, "PNP0C0C"));
+            ck_assert(strstr(dsl, "Notify (\\_SB.PWRB, 0x80)"));
+            ck_assert(strstr(dsl, "Name (_S5, Package (0x02)"));
         }
         if (strcmp(t[i].sig, "APIC") == 0) {
             g_autofree char *last = g_strdup_printf("Local Apic ID : %02X", n_cpus - 1);
