@@ -96,6 +96,73 @@ static void add_power_button(GByteArray *sb)
     aml_device(sb, "GED0", ged);
 }
 
+/* Package(){ slot << 16 | 0xffff, pin, 0, gsi }: INTx of every slot routed
+ * to the IOAPIC as the PCI core swizzles it. */
+static void add_prt(GByteArray *pci)
+{
+    g_autoptr(GByteArray) entries = g_byte_array_new();
+    unsigned n = 0;
+    for (unsigned slot = 1; slot < 32; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++, n++) {
+            g_autoptr(GByteArray) e = g_byte_array_new();
+            aml_integer(e, ((uint64_t)slot << 16) | 0xffff);
+            aml_integer(e, pin);
+            aml_integer(e, 0);
+            aml_integer(e, X86_PCI_INTX_GSI_BASE + (slot + pin) % 4);
+            aml_package(entries, 4, e);
+        }
+    }
+    /* More than 255 elements needs VarPackage; 31 slots x 4 pins = 124. */
+    g_autoptr(GByteArray) prt = g_byte_array_new();
+    aml_package(prt, n, entries);
+    aml_name(pci, "_PRT", prt);
+}
+
+/* The PCIe root complex: ECAM (MCFG) for config space, CF8/CFC too, bus 0,
+ * the I/O window and both MMIO windows for BARs. */
+static void add_pci_root(GByteArray *sb, const AcpiX86Config *cfg)
+{
+    g_autoptr(GByteArray) pci = g_byte_array_new();
+    g_autoptr(GByteArray) res = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    aml_name_eisaid(pci, "_HID", "PNP0A08");
+    aml_name_eisaid(pci, "_CID", "PNP0A03");
+    aml_name_integer(pci, "_ADR", 0);
+    aml_name_integer(pci, "_SEG", 0);
+    aml_name_integer(pci, "_UID", 0);
+    aml_name_integer(pci, "_BBN", 0);
+    aml_res_bus_range(res, 0, X86_PCI_BUSES - 1);
+    aml_res_io(res, 0xcf8, 8);
+    aml_res_word_io(res, X86_PCI_IO_BASE, X86_PCI_IO_BASE + X86_PCI_IO_SIZE - 1);
+    aml_res_dword_memory(res, (uint32_t)X86_PCI_MMIO32_BASE,
+                         (uint32_t)(X86_PCI_MMIO32_BASE + X86_PCI_MMIO32_SIZE - 1));
+    aml_res_qword_memory(res, cfg->mmio64_base, cfg->mmio64_base + X86_PCI_MMIO64_SIZE - 1);
+    aml_resource_template(crs, res);
+    aml_name(pci, "_CRS", crs);
+    add_prt(pci);
+    aml_device(sb, "PCI0", pci);
+
+    /* The ECAM window as a motherboard resource, so Linux trusts the MCFG. */
+    g_autoptr(GByteArray) mres = g_byte_array_new();
+    aml_res_dword_memory(mres, (uint32_t)X86_PCI_ECAM_BASE,
+                         (uint32_t)(X86_PCI_ECAM_BASE + X86_PCI_ECAM_SIZE - 1));
+    mres->data[4] = 0x0d; /* a consumer, not a producer, of the range */
+    isa_device(sb, "MRES", "PNP0C02", 0, mres);
+}
+
+static GByteArray *build_mcfg(void)
+{
+    GByteArray *t = acpi_table_new("MCFG", 1);
+    acpi_append_zeros(t, 8); /* reserved */
+    acpi_append_u64(t, X86_PCI_ECAM_BASE);
+    acpi_append_u16(t, 0); /* segment */
+    acpi_append_u8(t, 0);  /* first bus */
+    acpi_append_u8(t, X86_PCI_BUSES - 1);
+    acpi_append_u32(t, 0);
+    acpi_table_finish(t);
+    return t;
+}
+
 static GByteArray *build_dsdt(const AcpiX86Config *cfg)
 {
     /* Hardware-reduced ACPI has no legacy PIC, so Linux maps ISA interrupts
@@ -117,6 +184,8 @@ static GByteArray *build_dsdt(const AcpiX86Config *cfg)
      * for a keyboard and wait for replies that never come. */
 
     add_power_button(sb);
+    if (cfg->pci)
+        add_pci_root(sb, cfg);
 
     GByteArray *t = acpi_table_new("DSDT", 2);
     aml_scope(t, "\\_SB", sb);
@@ -214,10 +283,13 @@ GBytes *acpi_x86_build(const AcpiX86Config *cfg, uint64_t base, GError **errp)
     /* The RSDP goes first and is patched once the XSDT's address is known. */
     acpi_append_zeros(blob, ACPI_RSDP_SIZE);
     uint64_t dsdt = place(blob, base, build_dsdt(cfg));
-    uint64_t tables[2];
-    tables[0] = place(blob, base, build_fadt(dsdt));
-    tables[1] = place(blob, base, build_madt(cfg->n_cpus));
-    uint64_t xsdt = place(blob, base, build_xsdt(tables, G_N_ELEMENTS(tables)));
+    uint64_t tables[3];
+    size_t n = 0;
+    tables[n++] = place(blob, base, build_fadt(dsdt));
+    tables[n++] = place(blob, base, build_madt(cfg->n_cpus));
+    if (cfg->pci)
+        tables[n++] = place(blob, base, build_mcfg());
+    uint64_t xsdt = place(blob, base, build_xsdt(tables, n));
     g_autoptr(GByteArray) rsdp = acpi_rsdp_new(xsdt);
     memcpy(blob->data, rsdp->data, ACPI_RSDP_SIZE);
     if (blob->len > X86_ACPI_MAX) {

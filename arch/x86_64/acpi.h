@@ -10,6 +10,8 @@
 typedef struct AcpiX86Config {
     uint32_t n_cpus;
     bool com1; /* the UART exists (--serial is not off) */
+    bool pci;  /* describe the PCIe root (DSDT PCI0, MCFG) */
+    uint64_t mmio64_base; /* with pci: the 64-bit BAR window (X86_PCI_MMIO64_SIZE) */
 } AcpiX86Config;
 
 /* The tables laid out from `base` (the RSDP first), as one blob. */

@@ -13,7 +13,8 @@
  *   0x000e_0000  ACPI tables, RSDP first (in the BIOS area Linux scans)
  *   0x000f_fff0  real-mode reset vector: a stub that resets through the i8042
  *   0x0010_0000  first byte of high RAM; kernels load at their preferred address
- *   0xc000_0000  32-bit MMIO hole (3 GiB .. 4 GiB)
+ *   0xc000_0000  32-bit MMIO hole (3 GiB .. 4 GiB): PCI BARs (512 MiB), then
+ *   0xe000_0000  PCIe ECAM (1 MiB per bus)
  *   0xfec0_0000  IOAPIC, 0xfee0_0000 LAPIC (in-kernel irqchip)
  *   0xfffb_c000  KVM's identity-map page and 3-page TSS (Intel real mode)
  *   4 GiB        RAM above the hole */
@@ -55,6 +56,16 @@
 #define X86_MMIO_HOLE_START 0xc0000000ull
 #define X86_MMIO_HOLE_END 0x100000000ull
 #define X86_RAM_ABOVE_4G_START X86_MMIO_HOLE_END
+
+#define X86_PCI_MMIO32_BASE X86_MMIO_HOLE_START
+#define X86_PCI_MMIO32_SIZE 0x20000000ull
+#define X86_PCI_ECAM_BASE 0xe0000000ull
+#define X86_PCI_BUSES 1
+#define X86_PCI_ECAM_SIZE (X86_PCI_BUSES * 0x100000ull)
+#define X86_PCI_IO_BASE 0x1000
+#define X86_PCI_IO_SIZE 0xf000
+#define X86_PCI_MMIO64_SIZE (64ull << 30) /* placed above RAM, 1 GiB aligned */
+#define X86_PCI_INTX_GSI_BASE 16           /* INTA-D of the slots: GSIs 16-19 */
 
 #define X86_IOAPIC_ADDR 0xfec00000ull
 #define X86_IOAPIC_PINS 24

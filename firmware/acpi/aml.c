@@ -31,6 +31,15 @@
 #define RES_IO 0x47
 #define RES_END 0x79
 #define RES_EXT_IRQ 0x89
+#define RES_DWORD_ADDR 0x87
+#define RES_WORD_ADDR 0x88
+#define RES_QWORD_ADDR 0x8a
+#define RES_ADDR_MEMORY 0
+#define RES_ADDR_IO 1
+#define RES_ADDR_BUS 2
+#define RES_ADDR_PRODUCER_FIXED 0x0c /* producer, positive decode, min+max fixed */
+#define RES_MEM_RW_NONCACHEABLE 0x01
+#define RES_IO_ENTIRE_RANGE 0x03
 #define RES_EXT_IRQ_CONSUMER 0x01
 #define RES_EXT_IRQ_EDGE 0x02
 #define RES_IO_DECODE16 0x01
@@ -277,4 +286,39 @@ void aml_res_ext_irq(GByteArray *res, uint32_t gsi, bool edge)
                      (uint8_t)gsi, (uint8_t)(gsi >> 8), (uint8_t)(gsi >> 16),
                      (uint8_t)(gsi >> 24) };
     put(res, d, sizeof d);
+}
+
+/* An address space descriptor: tag, length, type, flags, then granularity,
+ * min, max, translation offset and length, each `width` bytes. */
+static void res_addr(GByteArray *res, uint8_t tag, unsigned width, uint8_t type,
+                     uint8_t type_flags, uint64_t first, uint64_t last)
+{
+    uint16_t len = (uint16_t)(3 + 5 * width);
+    uint8_t head[6] = { tag, (uint8_t)len, (uint8_t)(len >> 8), type, RES_ADDR_PRODUCER_FIXED,
+                        type_flags };
+    put(res, head, sizeof head);
+    const uint64_t fields[5] = { 0, first, last, 0, last - first + 1 };
+    for (unsigned f = 0; f < 5; f++)
+        for (unsigned i = 0; i < width; i++)
+            put_u8(res, (uint8_t)(fields[f] >> (8 * i)));
+}
+
+void aml_res_bus_range(GByteArray *res, uint16_t first, uint16_t last)
+{
+    res_addr(res, RES_WORD_ADDR, 2, RES_ADDR_BUS, 0, first, last);
+}
+
+void aml_res_word_io(GByteArray *res, uint16_t first, uint16_t last)
+{
+    res_addr(res, RES_WORD_ADDR, 2, RES_ADDR_IO, RES_IO_ENTIRE_RANGE, first, last);
+}
+
+void aml_res_dword_memory(GByteArray *res, uint32_t first, uint32_t last)
+{
+    res_addr(res, RES_DWORD_ADDR, 4, RES_ADDR_MEMORY, RES_MEM_RW_NONCACHEABLE, first, last);
+}
+
+void aml_res_qword_memory(GByteArray *res, uint64_t first, uint64_t last)
+{
+    res_addr(res, RES_QWORD_ADDR, 8, RES_ADDR_MEMORY, RES_MEM_RW_NONCACHEABLE, first, last);
 }

@@ -44,6 +44,12 @@ void aml_res_io(GByteArray *res, uint16_t base, uint8_t len);
 void aml_res_irq(GByteArray *res, uint8_t irq); /* IRQNoFlags: ISA edge, active high */
 /* Interrupt(ResourceConsumer, Edge or Level, ActiveHigh, Exclusive) { gsi } */
 void aml_res_ext_irq(GByteArray *res, uint32_t gsi, bool edge);
+/* Address space descriptors a bridge produces (MinFixed, MaxFixed, PosDecode):
+ * bus numbers, an I/O range, 32-bit and 64-bit non-cacheable memory. */
+void aml_res_bus_range(GByteArray *res, uint16_t first, uint16_t last);
+void aml_res_word_io(GByteArray *res, uint16_t first, uint16_t last);
+void aml_res_dword_memory(GByteArray *res, uint32_t first, uint32_t last);
+void aml_res_qword_memory(GByteArray *res, uint64_t first, uint64_t last);
 void aml_resource_template(GByteArray *out, const GByteArray *res);
 
 /* The PkgLength encoding of a package whose contents are `len` bytes long

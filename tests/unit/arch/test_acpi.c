@@ -105,16 +105,23 @@ static char *iasl_decompile(const Table *t)
     return text;
 }
 
-static void check_config(uint32_t n_cpus, bool com1)
+static void check_config(uint32_t n_cpus, bool com1, bool pci)
 {
-    AcpiX86Config cfg = { .n_cpus = n_cpus, .com1 = com1 };
+    AcpiX86Config cfg = { .n_cpus = n_cpus, .com1 = com1, .pci = pci,
+                          .mmio64_base = 0x1000000000ull };
     g_autoptr(GError) err = NULL;
     g_autoptr(GBytes) blob = acpi_x86_build(&cfg, X86_ACPI_ADDR, &err);
     ck_assert_msg(blob, "%s", err ? err->message : "");
     ck_assert_uint_le(g_bytes_get_size(blob), X86_ACPI_MAX);
     Table t[8];
     unsigned n = walk(blob, X86_ACPI_ADDR, t, G_N_ELEMENTS(t));
-    ck_assert_uint_eq(n, 4);
+    ck_assert_uint_eq(n, pci ? 5 : 4);
+    const Table *mcfg = find(t, n, "MCFG");
+    ck_assert(!mcfg == !pci);
+    if (mcfg) {
+        ck_assert_uint_eq(mcfg->len, 60);
+        ck_assert_uint_eq(le_load64(mcfg->data + 44), X86_PCI_ECAM_BASE);
+    }
     const Table *madt = find(t, n, "APIC");
     const Table *fadt = find(t, n, "FACP");
     ck_assert(madt && fadt && find(t, n, "DSDT"));
@@ -160,6 +167,8 @@ static void check_config(uint32_t n_cpus, bool com1)
             ck_assert(strstr(dsl, "PNP0C0C"));
             ck_assert(strstr(dsl, "Notify (\\_SB.PWRB, 0x80)"));
             ck_assert(strstr(dsl, "Name (_S5, Package (0x02)"));
+            ck_assert(!strstr(dsl, "PNP0A08") == !pci);
+            ck_assert(!strstr(dsl, "_PRT") == !pci);
         }
         if (strcmp(t[i].sig, "APIC") == 0) {
             g_autofree char *last = g_strdup_printf("Local Apic ID : %02X", n_cpus - 1);
@@ -170,19 +179,19 @@ static void check_config(uint32_t n_cpus, bool com1)
 
 START_TEST(tables_1cpu)
 {
-    check_config(1, true);
+    check_config(1, true, false);
 }
 END_TEST
 
 START_TEST(tables_2cpus_no_com1)
 {
-    check_config(2, false);
+    check_config(2, false, true);
 }
 END_TEST
 
 START_TEST(tables_254cpus)
 {
-    check_config(254, true);
+    check_config(254, true, true);
 }
 END_TEST
 
