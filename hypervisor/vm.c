@@ -13,6 +13,7 @@ struct Vm {
     AddrSpace *pio, *mmio;
     IrqRouter *irq;
     EventLoop *control;
+    EventLoop *io; /* device I/O thread, started on first use */
     GPtrArray *vcpus;   /* Vcpu * */
     GPtrArray *devices; /* Device *, ordered by stage */
     unsigned next_device_id;
@@ -120,6 +121,10 @@ void vm_free(Vm *vm)
     /* Devices go in reverse order (descending stage). */
     while (vm->devices->len)
         device_destroy(vm->devices->pdata[vm->devices->len - 1]);
+    if (vm->io) {
+        evloop_stop_thread(vm->io);
+        evloop_free(vm->io);
+    }
     for (guint i = 0; i < vm->vcpus->len; i++)
         vcpu_free(vm->vcpus->pdata[i]);
     g_ptr_array_free(vm->vcpus, TRUE);
@@ -273,6 +278,19 @@ void vm_request_stop(Vm *vm, VmStopReason reason, const char *detail)
     g_source_set_callback(vm->stop_source, stop_dispatch, vm, NULL);
     g_source_attach(vm->stop_source, evloop_context(vm->control));
     g_mutex_unlock(&vm->stop_lock);
+}
+
+EventLoop *vm_io_loop(Vm *vm, GError **errp)
+{
+    if (!vm->io) {
+        EventLoop *io = evloop_new("io0");
+        if (!evloop_start_thread(io, THREAD_ROLE_IO, errp)) {
+            evloop_free(io);
+            return NULL;
+        }
+        vm->io = io;
+    }
+    return vm->io;
 }
 
 const VmConfig *vm_config(Vm *vm)

@@ -66,6 +66,9 @@ AddrSpace *vm_pio(Vm *vm);
 AddrSpace *vm_mmio(Vm *vm);
 IrqRouter *vm_irq(Vm *vm);
 EventLoop *vm_control_loop(Vm *vm);
+/* The device I/O thread's loop (role THREAD_ROLE_IO, named "io0"), started
+ * on first use from the control thread; stopped after the devices are gone. */
+EventLoop *vm_io_loop(Vm *vm, GError **errp);
 unsigned vm_vcpu_count(Vm *vm);
 Vcpu *vm_vcpu(Vm *vm, unsigned index);
 /* The router is created by the machine (it knows the irqchip's pins). */

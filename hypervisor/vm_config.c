@@ -19,8 +19,69 @@ VmConfig *vm_config_new_default(void)
     c->cpus.max_vcpus = 1;
     c->memory.size = 512ull << 20;
     c->serial.mode = CONSOLE_MODE_TTY;
+    c->console.mode = CONSOLE_MODE_OFF;
     c->reboot_policy = REBOOT_POLICY_EXIT;
+    c->disks = g_ptr_array_new_with_free_func((GDestroyNotify)disk_config_free);
+    c->nets = g_ptr_array_new_with_free_func((GDestroyNotify)net_config_free);
     return c;
+}
+
+DiskConfig *disk_config_copy(const DiskConfig *d)
+{
+    DiskConfig *c = g_memdup2(d, sizeof(*d));
+    c->path = g_strdup(d->path);
+    c->id = g_strdup(d->id);
+    c->serial = g_strdup(d->serial);
+    return c;
+}
+
+void disk_config_free(DiskConfig *d)
+{
+    if (!d)
+        return;
+    g_free(d->path);
+    g_free(d->id);
+    g_free(d->serial);
+    g_free(d);
+}
+
+NetConfig *net_config_copy(const NetConfig *n)
+{
+    NetConfig *c = g_memdup2(n, sizeof(*n));
+    c->tap = g_strdup(n->tap);
+    c->ip = g_strdup(n->ip);
+    c->mask = g_strdup(n->mask);
+    c->id = g_strdup(n->id);
+    return c;
+}
+
+void net_config_free(NetConfig *n)
+{
+    if (!n)
+        return;
+    g_free(n->tap);
+    g_free(n->ip);
+    g_free(n->mask);
+    g_free(n->id);
+    g_free(n);
+}
+
+static GPtrArray *copy_list(const GPtrArray *src, GCopyFunc copy, GDestroyNotify free_fn)
+{
+    GPtrArray *a = g_ptr_array_new_with_free_func(free_fn);
+    for (guint i = 0; src && i < src->len; i++)
+        g_ptr_array_add(a, copy(src->pdata[i], NULL));
+    return a;
+}
+
+static gpointer disk_copy_cb(gconstpointer p, gpointer unused)
+{
+    return disk_config_copy(p);
+}
+
+static gpointer net_copy_cb(gconstpointer p, gpointer unused)
+{
+    return net_config_copy(p);
 }
 
 VmConfig *vm_config_copy(const VmConfig *src)
@@ -30,6 +91,20 @@ VmConfig *vm_config_copy(const VmConfig *src)
     c->payload.initramfs = g_strdup(src->payload.initramfs);
     c->payload.cmdline = g_strdup(src->payload.cmdline);
     c->serial.path = g_strdup(src->serial.path);
+    c->console.path = g_strdup(src->console.path);
+    c->disks = copy_list(src->disks, disk_copy_cb, (GDestroyNotify)disk_config_free);
+    c->nets = copy_list(src->nets, net_copy_cb, (GDestroyNotify)net_config_free);
+    if (src->rng) {
+        c->rng = g_memdup2(src->rng, sizeof(*src->rng));
+        c->rng->src = g_strdup(src->rng->src);
+    }
+    if (src->vsock) {
+        c->vsock = g_memdup2(src->vsock, sizeof(*src->vsock));
+        c->vsock->socket = g_strdup(src->vsock->socket);
+        c->vsock->id = g_strdup(src->vsock->id);
+    }
+    if (src->balloon)
+        c->balloon = g_memdup2(src->balloon, sizeof(*src->balloon));
     return c;
 }
 
@@ -41,6 +116,21 @@ void vm_config_free(VmConfig *c)
     g_free(c->payload.initramfs);
     g_free(c->payload.cmdline);
     g_free(c->serial.path);
+    g_free(c->console.path);
+    if (c->disks)
+        g_ptr_array_unref(c->disks);
+    if (c->nets)
+        g_ptr_array_unref(c->nets);
+    if (c->rng) {
+        g_free(c->rng->src);
+        g_free(c->rng);
+    }
+    if (c->vsock) {
+        g_free(c->vsock->socket);
+        g_free(c->vsock->id);
+        g_free(c->vsock);
+    }
+    g_free(c->balloon);
     g_free(c);
 }
 

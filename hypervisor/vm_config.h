@@ -44,13 +44,65 @@ typedef enum {
     REBOOT_POLICY_RESTART, /* a guest reboot rebuilds and restarts the VM */
 } RebootPolicy;
 
+/* --disk path=...,readonly=on,direct=on,num_queues=N,queue_size=N,id=,serial= */
+typedef struct DiskConfig {
+    char *path;
+    bool readonly;
+    bool direct;         /* O_DIRECT */
+    uint32_t num_queues; /* default 1 */
+    uint32_t queue_size; /* default 256 */
+    char *id;            /* NULL: generated ("disk0", ...) */
+    char *serial;        /* VIRTIO_BLK_T_GET_ID answer; NULL: none */
+} DiskConfig;
+
+/* --net tap=NAME | ip=,mask=  [,mac=,num_queues=,queue_size=,id=] */
+typedef struct NetConfig {
+    char *tap;           /* existing tap to open; NULL: nimbus creates one */
+    char *ip, *mask;     /* host side address of a created tap */
+    uint8_t mac[6];      /* guest MAC */
+    bool mac_set;        /* false: a random locally administered MAC */
+    uint32_t num_queues; /* queue pairs * 2; default 2 */
+    uint32_t queue_size; /* default 256 */
+    char *id;
+} NetConfig;
+
+/* --rng src=PATH (default /dev/urandom) */
+typedef struct RngConfig {
+    char *src;
+} RngConfig;
+
+/* --vsock cid=N,socket=PATH[,id=] (cloud-hypervisor's hybrid vsock) */
+typedef struct VsockConfig {
+    uint64_t cid;
+    char *socket;
+    char *id;
+} VsockConfig;
+
+/* --balloon size=S[,deflate_on_oom=on][,free_page_reporting=on] */
+typedef struct BalloonConfig {
+    uint64_t size;
+    bool deflate_on_oom;
+    bool free_page_reporting;
+} BalloonConfig;
+
 typedef struct VmConfig {
     CpusConfig cpus;
     MemoryConfig memory;
     PayloadConfig payload;
     ConsoleConfig serial;
+    ConsoleConfig console; /* virtio-console; mode OFF: none */
     RebootPolicy reboot_policy;
+    GPtrArray *disks;      /* DiskConfig*, owned */
+    GPtrArray *nets;       /* NetConfig*, owned */
+    RngConfig *rng;        /* NULL: no rng */
+    VsockConfig *vsock;    /* NULL: none */
+    BalloonConfig *balloon; /* NULL: none */
 } VmConfig;
+
+DiskConfig *disk_config_copy(const DiskConfig *d);
+void disk_config_free(DiskConfig *d);
+NetConfig *net_config_copy(const NetConfig *n);
+void net_config_free(NetConfig *n);
 
 /* Defaults: 1 vCPU, 512 MiB, serial on the tty, exit on reboot. */
 VmConfig *vm_config_new_default(void);
