@@ -6,6 +6,8 @@
 
 typedef struct CliRaw {
     char *kernel, *initramfs, *cmdline, *cpus, *memory, *serial, *reboot_policy, *log_file;
+    char *console, *rng, *vsock, *balloon;
+    char **disks, **nets; /* repeatable */
     gboolean help, version;
     int verbosity;
 } CliRaw;
@@ -32,6 +34,23 @@ static GOptionContext *make_context(CliRaw *raw)
         { "serial", 0, 0, G_OPTION_ARG_STRING, &raw->serial,
           "16550 UART (COM1) backend: tty|file=PATH|socket=PATH|pty|null|off (default tty)",
           "MODE" },
+        { "console", 0, 0, G_OPTION_ARG_STRING, &raw->console,
+          "virtio-console backend: off (default)|tty|pty|null|file=PATH|socket=PATH", "MODE" },
+        { "disk", 0, 0, G_OPTION_ARG_STRING_ARRAY, &raw->disks,
+          "virtio-blk disk (repeatable): path=PATH[,readonly=on][,direct=on][,num_queues=N]"
+          "[,queue_size=N][,id=ID][,serial=TEXT]",
+          "path=PATH,..." },
+        { "net", 0, 0, G_OPTION_ARG_STRING_ARRAY, &raw->nets,
+          "virtio-net device (repeatable): tap=NAME | ip=ADDR,mask=MASK (a new tap)"
+          "[,mac=MAC][,num_queues=N][,queue_size=N][,id=ID]",
+          "tap=NAME,..." },
+        { "rng", 0, 0, G_OPTION_ARG_STRING, &raw->rng,
+          "virtio-rng fed from src=PATH (default /dev/urandom)", "src=PATH" },
+        { "vsock", 0, 0, G_OPTION_ARG_STRING, &raw->vsock,
+          "virtio-vsock with a hybrid UNIX socket: cid=N,socket=PATH", "cid=N,socket=PATH" },
+        { "balloon", 0, 0, G_OPTION_ARG_STRING, &raw->balloon,
+          "virtio-balloon: size=SIZE[,deflate_on_oom=on][,free_page_reporting=on]",
+          "size=SIZE,..." },
         { "reboot-policy", 0, 0, G_OPTION_ARG_STRING, &raw->reboot_policy,
           "What a guest reboot does: exit (default; nimbus exits with status 0) or restart",
           "exit|restart" },
@@ -75,6 +94,12 @@ static void raw_clear(CliRaw *r)
     g_free(r->serial);
     g_free(r->reboot_policy);
     g_free(r->log_file);
+    g_free(r->console);
+    g_free(r->rng);
+    g_free(r->vsock);
+    g_free(r->balloon);
+    g_strfreev(r->disks);
+    g_strfreev(r->nets);
 }
 
 void cli_options_free(CliOptions *o)
@@ -119,7 +144,8 @@ CliOptions *cli_parse(int argc, char **argv, GError **errp)
     o->show_help = raw.help;
     o->show_version = raw.version;
     bool describes_vm = raw.kernel || raw.initramfs || raw.cmdline || raw.cpus || raw.memory ||
-                        raw.serial || raw.reboot_policy;
+                        raw.serial || raw.reboot_policy || raw.console || raw.disks || raw.nets ||
+                        raw.rng || raw.vsock || raw.balloon;
     if (describes_vm) {
         g_autoptr(VmConfig) vm = vm_config_new_default();
         vm->payload.kernel = g_strdup(raw.kernel);
@@ -132,6 +158,24 @@ CliOptions *cli_parse(int argc, char **argv, GError **errp)
             APPLY("memory", vm_config_parse_memory(raw.memory, &vm->memory, errp));
         if (raw.serial)
             APPLY("serial", vm_config_parse_console(raw.serial, &vm->serial, errp));
+        if (raw.console)
+            APPLY("console", vm_config_parse_console(raw.console, &vm->console, errp));
+        for (char **d = raw.disks; d && *d; d++) {
+            DiskConfig *disk;
+            APPLY("disk", vm_config_parse_disk(*d, &disk, errp));
+            g_ptr_array_add(vm->disks, disk);
+        }
+        for (char **nv = raw.nets; nv && *nv; nv++) {
+            NetConfig *net;
+            APPLY("net", vm_config_parse_net(*nv, &net, errp));
+            g_ptr_array_add(vm->nets, net);
+        }
+        if (raw.rng)
+            APPLY("rng", vm_config_parse_rng(raw.rng, &vm->rng, errp));
+        if (raw.vsock)
+            APPLY("vsock", vm_config_parse_vsock(raw.vsock, &vm->vsock, errp));
+        if (raw.balloon)
+            APPLY("balloon", vm_config_parse_balloon(raw.balloon, &vm->balloon, errp));
         if (raw.reboot_policy)
             APPLY("reboot-policy", vm_config_parse_reboot_policy(raw.reboot_policy,
                                                                  &vm->reboot_policy, errp));

@@ -116,6 +116,12 @@ bool vm_config_parse_memory(const char *text, MemoryConfig *out, GError **errp);
 bool vm_config_parse_console(const char *text, ConsoleConfig *out, GError **errp);
 bool vm_config_parse_reboot_policy(const char *text, RebootPolicy *out, GError **errp);
 const char *vm_config_console_mode_name(ConsoleMode mode);
+bool vm_config_parse_disk(const char *text, DiskConfig **out, GError **errp);
+bool vm_config_parse_net(const char *text, NetConfig **out, GError **errp);
+bool vm_config_parse_mac(const char *text, uint8_t mac[6], GError **errp);
+bool vm_config_parse_rng(const char *text, RngConfig **out, GError **errp);
+bool vm_config_parse_vsock(const char *text, VsockConfig **out, GError **errp);
+bool vm_config_parse_balloon(const char *text, BalloonConfig **out, GError **errp);
 
 /* Cross-field and host checks (files exist and are readable, vCPU counts
  * within max_vcpus_limit, memory within bounds). */

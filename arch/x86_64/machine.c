@@ -17,6 +17,7 @@
 #include "devices/rtc/cmos_rtc.h"
 #include "devices/serial/uart16550.h"
 #include "hypervisor/error.h"
+#include "pci/host.h"
 
 #define X86_ISA_GSIS 16
 #define X86_MAX_GSI 1024
@@ -28,6 +29,19 @@ static bool machine_check_config(const VmConfig *cfg, GError **errp)
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
                     "--cpus: %u vCPUs requested, the x86_64 machine supports at most %u",
                     cfg->cpus.max_vcpus, X86_MAX_VCPUS);
+        return false;
+    }
+    /* Device options the parser knows but this machine cannot build yet. */
+    const char *missing = cfg->disks && cfg->disks->len ? "--disk (virtio-blk)"
+                          : cfg->nets && cfg->nets->len ? "--net (virtio-net)"
+                          : cfg->rng                    ? "--rng (virtio-rng)"
+                          : cfg->vsock                  ? "--vsock (virtio-vsock)"
+                          : cfg->balloon                ? "--balloon (virtio-balloon)"
+                          : cfg->console.mode != CONSOLE_MODE_OFF ? "--console (virtio-console)"
+                                                                  : NULL;
+    if (missing) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED,
+                    "%s is not available in this build of nimbus yet", missing);
         return false;
     }
     return boot_probe_kernel(cfg->payload.kernel, &fmt, errp);
@@ -76,6 +90,30 @@ static bool setup_ram(Vm *vm, GError **errp)
     return !above ||
            memory_add_ram(vm_memory(vm), "ram-high", X86_RAM_ABOVE_4G_START, above, &backing,
                           errp);
+}
+
+/* The 64-bit PCI window starts at the first 1 GiB boundary above RAM. */
+static uint64_t pci_mmio64_base(const VmConfig *cfg)
+{
+    uint64_t end = X86_RAM_ABOVE_4G_START + e820_ram_above_4g(cfg->memory.size);
+    return (end + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+}
+
+static bool setup_pci(Vm *vm, GError **errp)
+{
+    PciHostConfig host = {
+        .ecam_base = X86_PCI_ECAM_BASE,
+        .ecam_size = X86_PCI_ECAM_SIZE,
+        .pio_cf8 = true,
+        .mmio32_base = X86_PCI_MMIO32_BASE,
+        .mmio32_size = X86_PCI_MMIO32_SIZE,
+        .mmio64_base = pci_mmio64_base(vm_config(vm)),
+        .mmio64_size = X86_PCI_MMIO64_SIZE,
+        .io_base = X86_PCI_IO_BASE,
+        .io_size = X86_PCI_IO_SIZE,
+        .intx_gsi_base = X86_PCI_INTX_GSI_BASE,
+    };
+    return device_create(vm, &pci_host_ops, PCI_HOST_DEFAULT_ID, &host, errp) != NULL;
 }
 
 static bool setup_devices(Vm *vm, GError **errp)
@@ -161,7 +199,9 @@ static bool setup_payload(Vm *vm, X86BootEntry *entry, GError **errp)
         return false;
     }
     AcpiX86Config acpi = { .n_cpus = cfg->cpus.boot_vcpus,
-                           .com1 = cfg->serial.mode != CONSOLE_MODE_OFF };
+                           .com1 = cfg->serial.mode != CONSOLE_MODE_OFF,
+                           .pci = true,
+                           .mmio64_base = pci_mmio64_base(cfg) };
     uint64_t rsdp;
     return write_reset_vector(mem, errp) && acpi_x86_write(mem, &acpi, &rsdp, errp) &&
            boot_load_payload(mem, &cfg->payload, &e820, rsdp, entry, errp) &&
@@ -172,6 +212,7 @@ static bool machine_build(Vm *vm, GError **errp)
 {
     X86BootEntry entry;
     return setup_irqchip(vm, errp) && setup_ram(vm, errp) && setup_devices(vm, errp) &&
+           setup_pci(vm, errp) &&
            setup_payload(vm, &entry, errp) && setup_vcpus(vm, &entry, errp);
 }
 

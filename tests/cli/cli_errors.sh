@@ -119,8 +119,27 @@ bad "--serial" "bogus" -- --kernel "$notkernel" --serial bogus
 bad "--serial" "file" -- --kernel "$notkernel" --serial file=
 bad "--reboot-policy" "sometimes" -- --kernel "$notkernel" --reboot-policy sometimes
 bad "extra" -- --kernel "$notkernel" extra
+
+# ---- device options ------------------------------------------------------------
+bad "--disk" "path= is required" -- --kernel "$notkernel" --disk readonly=on
+bad "--disk" "readonly=maybe" -- --kernel "$notkernel" --disk path=/x,readonly=maybe
+bad "--disk" "num_queues=0" -- --kernel "$notkernel" --disk path=/x,num_queues=0
+bad "--disk" "queue_size=100" -- --kernel "$notkernel" --disk path=/x,queue_size=100
+bad "--disk" "serial=" -- --kernel "$notkernel" --disk path=/x,serial=012345678901234567890
+bad "--disk" "colour" -- --kernel "$notkernel" --disk path=/x,colour=red
+bad "--net" "mac=zz" -- --kernel "$notkernel" --net tap=t0,mac=zz:00:00:00:00:00
+bad "--net" "multicast" -- --kernel "$notkernel" --net tap=t0,mac=01:00:00:00:00:01
+bad "--net" "not with tap" -- --kernel "$notkernel" --net tap=t0,ip=10.0.0.1,mask=255.0.0.0
+bad "--net" "go together" -- --kernel "$notkernel" --net ip=10.0.0.1
+bad "--net" "num_queues=3" -- --kernel "$notkernel" --net tap=t0,num_queues=3
+bad "--vsock" "cid=" -- --kernel "$notkernel" --vsock cid=2,socket=/tmp/x
+bad "--vsock" "socket= is required" -- --kernel "$notkernel" --vsock cid=3
+bad "--balloon" "size= is required" -- --kernel "$notkernel" --balloon deflate_on_oom=on
+bad "--rng" "seed" -- --kernel "$notkernel" --rng seed=1
+bad "--console" "bogus" -- --kernel "$notkernel" --console bogus
 bad "vmlinux" -- vmlinux
-for opt in --kernel --initramfs --cmdline --cpus --memory --serial --reboot-policy --log-file; do
+for opt in --kernel --initramfs --cmdline --cpus --memory --serial --reboot-policy --log-file \
+    --disk --net --rng --vsock --balloon --console; do
   bad "$opt" -- "$opt"
 done
 
@@ -143,7 +162,7 @@ run --help
 [ "$rc" -eq 0 ] || fail "nimbus --help: exit status $rc"
 [ -s "$tmp/err" ] && fail "nimbus --help wrote to stderr: $(cat "$tmp/err")"
 for opt in --kernel --initramfs --cmdline --cpus --memory --serial --reboot-policy --verbose \
-  --log-file --version --help; do
+  --log-file --version --help --disk --net --rng --vsock --balloon --console; do
   grep -q -e "$opt" "$tmp/out" || fail "nimbus --help does not mention $opt"
 done
 

@@ -1,0 +1,27 @@
+/* Calls between the files of nimbus_pci that are not part of its public
+ * API: the bus programs and detaches devices, the device core forwards BAR
+ * and config accesses to MSI-X. Not for device models. */
+#pragma once
+#include "pci/bus.h"
+#include "pci/device.h"
+#include "pci/msix.h"
+
+/* device.c, called by the bus. attach: the device is now at devfn; BARs get
+ * the addresses in addrs (by index; 0 for unused slots). detach: BARs are
+ * unmapped and INTx is withdrawn; the device is no longer reachable. */
+void pci_device_attach(PciDevice *pd, PciBus *bus, uint8_t devfn, const uint64_t *addrs);
+void pci_device_detach(PciDevice *pd);
+
+/* bus.c, called by devices: count the devices asserting a shared INTx line. */
+void pci_bus_intx_change(PciBus *bus, uint32_t gsi, bool assert);
+bool pci_bus_msi_devid(PciBus *bus, uint32_t *devid, uint8_t devfn);
+
+/* msix.c, called by the device core. */
+/* Handle a BAR access if it falls in the MSI-X table or PBA; false if not. */
+bool pci_msix_bar_read(PciMsix *m, unsigned bar, uint64_t offset, unsigned size, uint64_t *value);
+bool pci_msix_bar_write(PciMsix *m, unsigned bar, uint64_t offset, uint64_t value, unsigned size);
+/* The guest wrote config bytes [offset, offset+size): pick up MSI-X
+ * control changes. Called with pd->lock held. */
+void pci_msix_config_written(PciMsix *m, uint32_t offset, unsigned size);
+void pci_msix_reset(PciMsix *m);
+void pci_msix_free(PciMsix *m);
