@@ -20,9 +20,10 @@ if [ "$hostdate" -gt 0 ] && { [ $((now - hostdate)) -gt 3600 ] || [ $((hostdate 
 fi
 export LAB_HOSTDATE="$hostdate"
 
-# No modules.dep in the initramfs: load in dependency order.
+# No modules.dep in the initramfs: load in dependency order (loop: scenarios
+# inspect the disk images their guests wrote).
 rc=0
-for m in irqbypass kvm kvm-amd; do
+for m in irqbypass kvm kvm-amd loop; do
     insmod "/lab/modules/$m.ko" || { echo "NIMBUS-L1-ERROR insmod $m failed"; rc=125; }
 done
 if [ ! -c /dev/kvm ]; then

@@ -15,6 +15,8 @@ L2_APPEND="console=ttyS0 panic=-1 quiet"
 L2_TIMEOUT=${L2_TIMEOUT:-120} # seconds per VMM run; busybox timeout kills it
 
 read -r LAB_CMDLINE </proc/cmdline
+# Direct mode (no L1 kernel of ours): run.sh passes the lab.* words here.
+LAB_CMDLINE="$LAB_CMDLINE ${LAB_CMDLINE_EXTRA:-}"
 
 # lab_param NAME DEFAULT: value of lab.NAME= on L1's kernel command line.
 lab_param() {

@@ -83,11 +83,17 @@ if lab_host_can_run_guests; then
     ln -s "$LAB_VMLINUX" "$root/l2/vmlinux"
     ln -s "$LAB_L2_INITRD" "$root/l2/initrd.gz"
     [[ -z ${NIMBUS_BIN:-} ]] || ln -s "$(realpath "$NIMBUS_BIN")" "$root/bin/nimbus"
+    for f in ${NIMBUS_LAB_FILES:-}; do
+        mkdir -p "$root/$(dirname "${f#*:}")"
+        cp -L "${f%%:*}" "$root/${f#*:}"
+    done
     t1=$(ms)
     direct_run() {
         echo "NIMBUS-L1-READY up=0 kernel=host-direct cpus=$(nproc) date=$(date +%s)"
         local rc=0
-        (cd "$root/lab" && LAB_ROOT=$root PATH=$root/bin:$PATH timeout -k 10 "$timeout_s" \
+        (cd "$root/lab" && LAB_ROOT=$root PATH=$root/bin:$PATH \
+            LAB_CMDLINE_EXTRA="lab.hostdate=$hostdate $LAB_L1_APPEND ${NIMBUS_LAB_L1_APPEND:-}" \
+            timeout -k 10 "$timeout_s" \
             sh "$l1_script") || rc=$?
         echo "NIMBUS-L1-DONE rc=$rc"
     }
