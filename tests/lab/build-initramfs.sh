@@ -87,7 +87,7 @@ lab_build_l1_base() {
     lab_install_busybox "$bb" "$root"
     install -m 0755 "$LAB_DIR/l1-init.sh" "$root/init"
     install -m 0644 "$LAB_DIR/l1-lib.sh" "$root/lab/lib.sh"
-    for m in virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd drivers/block/loop; do
+    for m in virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd drivers/block/loop drivers/net/tun; do
         cp "$LAB_KMODDIR/$m.ko" "$root/lab/modules/"
     done
     cp "$LAB_BZIMAGE" "$root/l2/vmlinuz"

@@ -21,9 +21,9 @@ fi
 export LAB_HOSTDATE="$hostdate"
 
 # No modules.dep in the initramfs: load in dependency order (loop: scenarios
-# inspect the disk images their guests wrote).
+# inspect the disk images their guests wrote; tun: nimbus creates taps).
 rc=0
-for m in irqbypass kvm kvm-amd loop; do
+for m in irqbypass kvm kvm-amd loop tun; do
     insmod "/lab/modules/$m.ko" || { echo "NIMBUS-L1-ERROR insmod $m failed"; rc=125; }
 done
 if [ ! -c /dev/kvm ]; then

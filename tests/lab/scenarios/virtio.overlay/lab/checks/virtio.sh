@@ -56,3 +56,26 @@ check_blkro() { # vdb is read-only: the kernel knows, and a raw write fails
         result blkro PASS "ro=$ro, write refused"
     fi
 }
+
+check_net() { # eth0 to the host's tap: ping, then a file each way over TCP
+    wait_for /sys/class/net/eth0 50 || { result net FAIL "no eth0"; return; }
+    ip link set eth0 up && ip addr add "$(lab_param guest_ip 192.168.249.2)/24" dev eth0 ||
+        { result net FAIL "cannot configure eth0"; return; }
+    host=$(lab_param host_ip 192.168.249.1)
+    if ! ping -c 3 -W 5 "$host" >/tmp/ping.out 2>&1; then
+        result net FAIL "ping $host: $(tail -n 2 /tmp/ping.out | tr '\n' ' ')"
+        return
+    fi
+    # Host -> guest: L1 serves a file on port 5001.
+    nc -w 3 "$host" 5001 >/tmp/recv.bin
+    got=$(sha256sum /tmp/recv.bin | cut -d' ' -f1)
+    if [ "$got" != "$(lab_param net_sha none)" ]; then
+        result net FAIL "received $(wc -c </tmp/recv.bin) bytes, sha256 $got, want $(lab_param net_sha none)"
+        return
+    fi
+    # Guest -> host: L1 listens on port 5002; it checks the checksum printed here.
+    head -c 4194304 /dev/urandom >/tmp/send.bin
+    echo "NIMBUS-L2-SENT $(sha256sum /tmp/send.bin | cut -d' ' -f1)"
+    nc -w 3 "$host" 5002 </tmp/send.bin
+    result net PASS "ping ok, $(wc -c </tmp/recv.bin) bytes received intact"
+}
