@@ -16,6 +16,8 @@
 #include "devices/misc/port_sink.h"
 #include "devices/rtc/cmos_rtc.h"
 #include "devices/serial/uart16550.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/rng/rng.h"
 #include "hypervisor/error.h"
 #include "pci/host.h"
 
@@ -32,9 +34,7 @@ static bool machine_check_config(const VmConfig *cfg, GError **errp)
         return false;
     }
     /* Device options the parser knows but this machine cannot build yet. */
-    const char *missing = cfg->disks && cfg->disks->len ? "--disk (virtio-blk)"
-                          : cfg->nets && cfg->nets->len ? "--net (virtio-net)"
-                          : cfg->rng                    ? "--rng (virtio-rng)"
+    const char *missing = cfg->nets && cfg->nets->len ? "--net (virtio-net)"
                           : cfg->vsock                  ? "--vsock (virtio-vsock)"
                           : cfg->balloon                ? "--balloon (virtio-balloon)"
                           : cfg->console.mode != CONSOLE_MODE_OFF ? "--console (virtio-console)"
@@ -114,6 +114,26 @@ static bool setup_pci(Vm *vm, GError **errp)
         .intx_gsi_base = X86_PCI_INTX_GSI_BASE,
     };
     return device_create(vm, &pci_host_ops, PCI_HOST_DEFAULT_ID, &host, errp) != NULL;
+}
+
+/* The virtio devices of the configuration, in a stable order (so slots and
+ * guest device names stay the same from boot to boot). */
+static bool setup_virtio(Vm *vm, GError **errp)
+{
+    const VmConfig *cfg = vm_config(vm);
+    for (guint i = 0; cfg->disks && i < cfg->disks->len; i++) {
+        const DiskConfig *d = cfg->disks->pdata[i];
+        g_autofree char *id = d->id ? g_strdup(d->id) : g_strdup_printf("disk%u", i);
+        if (!device_create(vm, &virtio_blk_ops, id, d, errp)) {
+            g_prefix_error(errp, "--disk %s: ", d->path);
+            return false;
+        }
+    }
+    if (cfg->rng && !device_create(vm, &virtio_rng_ops, "rng0", cfg->rng, errp)) {
+        g_prefix_error(errp, "--rng: ");
+        return false;
+    }
+    return true;
 }
 
 static bool setup_devices(Vm *vm, GError **errp)
@@ -212,7 +232,7 @@ static bool machine_build(Vm *vm, GError **errp)
 {
     X86BootEntry entry;
     return setup_irqchip(vm, errp) && setup_ram(vm, errp) && setup_devices(vm, errp) &&
-           setup_pci(vm, errp) &&
+           setup_pci(vm, errp) && setup_virtio(vm, errp) &&
            setup_payload(vm, &entry, errp) && setup_vcpus(vm, &entry, errp);
 }
 

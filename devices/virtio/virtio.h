@@ -16,7 +16,11 @@
  *
  * Threads: config-space and BAR accesses run on vCPU threads; queue
  * notifications (ioeventfd) are delivered on the device's I/O event loop
- * (virtio_device_io_loop), where queue_notify runs. Devices raise interrupts
+ * (virtio_device_io_loop), where queue_notify runs. activate and reset run
+ * there too (the vCPU writing device_status waits for them), so a device's
+ * callbacks never race each other. After activate, and after resume, the
+ * core calls queue_notify once per enabled queue, so buffers made available
+ * before DRIVER_OK (or while paused) are not missed. Devices raise interrupts
  * with virtio_notify() from any thread: it honours the queue's interrupt
  * suppression and signals the vector's irqfd (or INTx when MSI-X is off).
  *
@@ -65,6 +69,10 @@ typedef struct VirtioDeviceOps {
     /* Device-specific feature bits offered (the core adds VERSION_1,
      * INDIRECT_DESC and EVENT_IDX). */
     uint64_t (*features)(VirtioDevice *vdev);
+    /* Optional: the driver set FEATURES_OK with `features` (already known to
+     * be a subset of the offer that includes VERSION_1). Return false to
+     * refuse the combination (FEATURES_OK then stays clear). */
+    bool (*features_ok)(VirtioDevice *vdev, uint64_t features);
     /* Device configuration space (the device-specific BAR window): reads
      * and writes of 1, 2, 4 bytes inside [0, info.config_size). Optional. */
     void (*config_read)(VirtioDevice *vdev, uint32_t offset, void *buf, unsigned size);
@@ -88,12 +96,14 @@ typedef struct VirtioDeviceInfo {
 } VirtioDeviceInfo;
 
 typedef struct VirtioTransport VirtioTransport; /* transport_pci.c */
+typedef struct VirtioCore VirtioCore;           /* virtio.c: status, features, notifiers */
 
 struct VirtioDevice {
     PciDevice pci; /* first: a VirtioDevice is a PciDevice and a Device */
     const VirtioDeviceOps *ops;
     VirtioDeviceInfo info;
     VirtioTransport *transport;
+    VirtioCore *core;
     VirtQueue *queues; /* info.num_queues of them */
     RateLimit guest_err;
 };
@@ -117,6 +127,11 @@ EventLoop *virtio_device_io_loop(VirtioDevice *vdev);
 uint64_t virtio_device_features(VirtioDevice *vdev);
 bool virtio_device_has_feature(VirtioDevice *vdev, unsigned bit);
 uint8_t virtio_device_status(VirtioDevice *vdev);
+
+/* Have queue_notify(queue) called again soon on the I/O loop, as if the
+ * driver had notified (a device that stopped early to bound its work).
+ * Thread-safe. */
+void virtio_device_queue_kick(VirtioDevice *vdev, unsigned queue);
 
 /* Interrupt the driver for used buffers in `queue`, unless suppressed.
  * Thread-safe. */
