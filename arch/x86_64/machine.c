@@ -17,6 +17,7 @@
 #include "devices/rtc/cmos_rtc.h"
 #include "devices/serial/uart16550.h"
 #include "devices/virtio/blk/blk.h"
+#include "devices/virtio/net/net.h"
 #include "devices/virtio/rng/rng.h"
 #include "hypervisor/error.h"
 #include "pci/host.h"
@@ -34,8 +35,7 @@ static bool machine_check_config(const VmConfig *cfg, GError **errp)
         return false;
     }
     /* Device options the parser knows but this machine cannot build yet. */
-    const char *missing = cfg->nets && cfg->nets->len ? "--net (virtio-net)"
-                          : cfg->vsock                  ? "--vsock (virtio-vsock)"
+    const char *missing = cfg->vsock                    ? "--vsock (virtio-vsock)"
                           : cfg->balloon                ? "--balloon (virtio-balloon)"
                           : cfg->console.mode != CONSOLE_MODE_OFF ? "--console (virtio-console)"
                                                                   : NULL;
@@ -126,6 +126,14 @@ static bool setup_virtio(Vm *vm, GError **errp)
         g_autofree char *id = d->id ? g_strdup(d->id) : g_strdup_printf("disk%u", i);
         if (!device_create(vm, &virtio_blk_ops, id, d, errp)) {
             g_prefix_error(errp, "--disk %s: ", d->path);
+            return false;
+        }
+    }
+    for (guint i = 0; cfg->nets && i < cfg->nets->len; i++) {
+        const NetConfig *n = cfg->nets->pdata[i];
+        g_autofree char *id = n->id ? g_strdup(n->id) : g_strdup_printf("net%u", i);
+        if (!device_create(vm, &virtio_net_ops, id, n, errp)) {
+            g_prefix_error(errp, "--net: ");
             return false;
         }
     }
