@@ -16,9 +16,12 @@
 #include "devices/misc/port_sink.h"
 #include "devices/rtc/cmos_rtc.h"
 #include "devices/serial/uart16550.h"
+#include "devices/virtio/balloon/balloon.h"
 #include "devices/virtio/blk/blk.h"
+#include "devices/virtio/console/console.h"
 #include "devices/virtio/net/net.h"
 #include "devices/virtio/rng/rng.h"
+#include "devices/virtio/vsock/vsock.h"
 #include "hypervisor/error.h"
 #include "pci/host.h"
 
@@ -34,14 +37,18 @@ static bool machine_check_config(const VmConfig *cfg, GError **errp)
                     cfg->cpus.max_vcpus, X86_MAX_VCPUS);
         return false;
     }
-    /* Device options the parser knows but this machine cannot build yet. */
-    const char *missing = cfg->vsock                    ? "--vsock (virtio-vsock)"
-                          : cfg->balloon                ? "--balloon (virtio-balloon)"
-                          : cfg->console.mode != CONSOLE_MODE_OFF ? "--console (virtio-console)"
-                                                                  : NULL;
-    if (missing) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED,
-                    "%s is not available in this build of nimbus yet", missing);
+    /* Both consoles on our stdin would steal each other's input. */
+    if (cfg->serial.mode == CONSOLE_MODE_TTY && cfg->console.mode == CONSOLE_MODE_TTY) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                    "--serial tty and --console tty cannot share the terminal; "
+                    "give one of them another mode");
+        return false;
+    }
+    if (cfg->balloon && cfg->balloon->size > cfg->memory.size) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                    "--balloon: size=%" G_GUINT64_FORMAT " MiB is more than the guest's %"
+                    G_GUINT64_FORMAT " MiB of memory",
+                    cfg->balloon->size >> 20, cfg->memory.size >> 20);
         return false;
     }
     return boot_probe_kernel(cfg->payload.kernel, &fmt, errp);
@@ -139,6 +146,22 @@ static bool setup_virtio(Vm *vm, GError **errp)
     }
     if (cfg->rng && !device_create(vm, &virtio_rng_ops, "rng0", cfg->rng, errp)) {
         g_prefix_error(errp, "--rng: ");
+        return false;
+    }
+    if (cfg->console.mode != CONSOLE_MODE_OFF &&
+        !device_create(vm, &virtio_console_ops, "console0", &cfg->console, errp)) {
+        g_prefix_error(errp, "--console: ");
+        return false;
+    }
+    if (cfg->vsock) {
+        const char *id = cfg->vsock->id ? cfg->vsock->id : "vsock0";
+        if (!device_create(vm, &virtio_vsock_ops, id, cfg->vsock, errp)) {
+            g_prefix_error(errp, "--vsock: ");
+            return false;
+        }
+    }
+    if (cfg->balloon && !device_create(vm, &virtio_balloon_ops, "balloon0", cfg->balloon, errp)) {
+        g_prefix_error(errp, "--balloon: ");
         return false;
     }
     return true;
