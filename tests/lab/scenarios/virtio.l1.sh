@@ -1,17 +1,45 @@
 #!/bin/sh
-# virtio (L1 side): nimbus boots the stock kernel with virtio-rng and two
-# virtio-blk disks (one read-only). The guest checks the PCI functions, the
-# rng, reads the host's file back, writes and syncs a new one, then powers
-# off; L1 then mounts the image and checksums what the guest wrote.
+# virtio (L1 side): nimbus boots the stock kernel with virtio-rng, two
+# virtio-blk disks (one read-only) and virtio-net on a tap nimbus creates.
+# The guest checks the PCI functions, the rng, reads the host's file back,
+# writes and syncs a new one, pings L1 and moves 4 MiB each way over TCP,
+# then powers off; L1 mounts the image and checksums what the guest wrote,
+# and checksums what it received.
 # shellcheck source=../l1-lib.sh
 . "${LAB_ROOT:-}/lab/lib.sh"
 sha=$(lab_param sha none)
 rc=0
-l2_run nimbus-virtio nimbus --kernel "$L2_BZIMAGE" --initramfs "$L2_INITRD" \
+# TCP peers on L1 (the tap gets 192.168.249.1 when nimbus creates it).
+head -c 4194304 /dev/urandom >/tmp/to-guest.bin
+net_sha=$(sha256sum /tmp/to-guest.bin | cut -d' ' -f1)
+nc -l -p 5001 </tmp/to-guest.bin >/dev/null 2>&1 &
+# busybox nc ends when its stdin ends: keep the receiver's stdin open.
+sleep 600 | nc -l -p 5002 >/tmp/from-guest.bin 2>/dev/null &
+# vsock peers: an echo server for the guest's connection to host port 5000,
+# and a client that echoes through guest port 1234 once the guest listens.
+labvsock host-echo /tmp/vsock.sock_5000 >/dev/null 2>&1 &
+(
+    i=0
+    while [ "$i" -lt 60 ]; do
+        if out=$(labvsock host-connect /tmp/vsock.sock 1234 ping-from-host 2>/dev/null); then
+            echo "NIMBUS-L1-VSOCK-ECHO $out"
+            break
+        fi
+        sleep 1
+        i=$((i + 1))
+    done
+) &
+l2_run nimbus-virtio nimbus -vvv --log-file /tmp/nimbus.log --kernel "$L2_BZIMAGE" --initramfs "$L2_INITRD" \
     --cpus boot=2 --memory size=512M --serial tty --rng src=/dev/urandom \
-    --disk "path=${LAB_ROOT:-}/lab/disk.img" --disk "path=${LAB_ROOT:-}/lab/ro.img,readonly=on" \
-    --cmdline "$L2_APPEND lab.action=poweroff lab.sha=$sha lab.virtio_count=3 lab.checks=pci,rng,blk,blkro,dmesg" ||
+    --disk "path=${LAB_ROOT:-}/lab/disk.img,num_queues=2" \
+    --disk "path=${LAB_ROOT:-}/lab/ro.img,readonly=on" \
+    --net ip=192.168.249.1,mask=255.255.255.0,num_queues=4 --console file=/tmp/hvc.txt \
+    --vsock cid=3,socket=/tmp/vsock.sock --balloon size=128M \
+    --cmdline "$L2_APPEND lab.action=poweroff lab.sha=$sha lab.net_sha=$net_sha lab.virtio_count=7 lab.balloon_below_kb=420000 lab.checks=pci,mq,rng,blk,blkro,net,console,vsock,balloon,dmesg" ||
     rc=1
+sleep 1
+echo "NIMBUS-L1-HVC $(cat /tmp/hvc.txt 2>&1 | tr -d '\r' | head -n 1)"
+echo "NIMBUS-L1-RECEIVED $(sha256sum /tmp/from-guest.bin | cut -d' ' -f1) $(wc -c </tmp/from-guest.bin)"
 mnt=${LAB_ROOT:-}/mnt/disk
 mkdir -p "$mnt"
 if mount -o ro,loop "${LAB_ROOT:-}/lab/disk.img" "$mnt"; then
@@ -21,4 +49,33 @@ else
     echo "NIMBUS-L1-ERROR cannot mount the guest's disk image"
     rc=1
 fi
+# Durability: the guest writes and syncs a file, then nimbus is killed with
+# SIGKILL; the flushed data must be in the image.
+label=nimbus-durable
+out=/tmp/$label.out
+echo "NIMBUS-L2-BEGIN $label"
+nimbus --kernel "$L2_BZIMAGE" --initramfs "$L2_INITRD" --cpus boot=1 --memory size=512M \
+    --serial tty --disk "path=${LAB_ROOT:-}/lab/disk.img" \
+    --cmdline "$L2_APPEND lab.checks=durable" </dev/null >"$out" 2>&1 &
+pid=$!
+waited=0
+until grep -q NIMBUS-L2-DURABLE "$out" || ! kill -0 "$pid" 2>/dev/null || [ "$waited" -ge 120 ]; do
+    sleep 1
+    waited=$((waited + 1))
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid"
+cat "$out"
+echo "NIMBUS-L2-END $label rc=0 ms=0"
+# Read-write: the guest never unmounted, so ext4 replays its journal first.
+if mount -o loop "${LAB_ROOT:-}/lab/disk.img" "$mnt"; then
+    echo "NIMBUS-L1-DURABLE $(sha256sum "$mnt"/durable.bin 2>&1 | cut -d' ' -f1)"
+    umount "$mnt"
+else
+    echo "NIMBUS-L1-ERROR cannot mount the image after SIGKILL"
+    rc=1
+fi
+
+echo "--- nimbus log (last lines)"
+tail -n 40 /tmp/nimbus.log
 exit "$rc"

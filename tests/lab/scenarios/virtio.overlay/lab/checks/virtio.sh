@@ -59,6 +59,7 @@ check_blkro() { # vdb is read-only: the kernel knows, and a raw write fails
 
 check_net() { # eth0 to the host's tap: ping, then a file each way over TCP
     wait_for /sys/class/net/eth0 50 || { result net FAIL "no eth0"; return; }
+    mkdir -p /tmp
     ip link set eth0 up && ip addr add "$(lab_param guest_ip 192.168.249.2)/24" dev eth0 ||
         { result net FAIL "cannot configure eth0"; return; }
     host=$(lab_param host_ip 192.168.249.1)
@@ -78,4 +79,60 @@ check_net() { # eth0 to the host's tap: ping, then a file each way over TCP
     echo "NIMBUS-L2-SENT $(sha256sum /tmp/send.bin | cut -d' ' -f1)"
     nc -w 3 "$host" 5002 </tmp/send.bin
     result net PASS "ping ok, $(wc -c </tmp/recv.bin) bytes received intact"
+}
+
+check_console() { # virtio-console: a line written to hvc0 reaches nimbus's backend
+    wait_for /dev/hvc0 50 || { result console FAIL "no /dev/hvc0"; return; }
+    if echo "NIMBUS-HVC-HELLO from L2" >/dev/hvc0; then
+        result console PASS "wrote to /dev/hvc0"
+    else
+        result console FAIL "write to /dev/hvc0 failed"
+    fi
+}
+
+check_vsock() { # hybrid vsock: an echo from the host, and one to the host
+    wait_for /dev/vsock 50 || { result vsock FAIL "no /dev/vsock"; return; }
+    timeout 60 labvsock guest-echo 1234 >/tmp/vsock-echo.out 2>&1 &
+    echo_pid=$!
+    got=$(timeout 20 labvsock guest-send 5000 "ping-from-guest" 2>&1)
+    if [ "$got" != "ping-from-guest" ]; then
+        result vsock FAIL "guest -> host echo: '$got'"
+        return
+    fi
+    wait "$echo_pid" || { result vsock FAIL "host -> guest echo: $(cat /tmp/vsock-echo.out)"; return; }
+    result vsock PASS "echo both ways"
+}
+
+check_balloon() { # the balloon's inflation shows as less MemTotal
+    limit=$(lab_param balloon_below_kb 0)
+    i=0
+    while :; do
+        kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+        [ "$kb" -lt "$limit" ] && break
+        [ "$i" -ge 200 ] && { result balloon FAIL "MemTotal $kb kB, want < $limit"; return; }
+        sleep 0.1
+        i=$((i + 1))
+    done
+    result balloon PASS "MemTotal $kb kB < $limit kB"
+}
+
+check_durable() { # write + fsync a file, report it, then wait to be killed
+    wait_for /dev/vda 50 || { result durable FAIL "no /dev/vda"; return; }
+    mkdir -p /mnt/vda
+    mount -t ext4 /dev/vda /mnt/vda || { result durable FAIL "cannot mount /dev/vda"; return; }
+    head -c 1048576 /dev/urandom >/mnt/vda/durable.bin
+    sync
+    echo "NIMBUS-L2-DURABLE $(sha256sum /mnt/vda/durable.bin | cut -d' ' -f1)"
+    # L1 now kills nimbus with SIGKILL; what sync flushed must be on disk.
+    sleep 600
+}
+
+check_mq() { # the multi-queue devices came up with all their queues
+    nq=$(ls -d /sys/block/vda/mq/* 2>/dev/null | wc -l)
+    rx=$(ls -d /sys/class/net/eth0/queues/rx-* 2>/dev/null | wc -l)
+    if [ "$nq" -ge 2 ] && [ "$rx" -ge 2 ]; then
+        result mq PASS "vda hw queues=$nq eth0 rx queues=$rx"
+    else
+        result mq FAIL "vda hw queues=$nq eth0 rx queues=$rx"
+    fi
 }
