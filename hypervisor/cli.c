@@ -1,12 +1,13 @@
 #include "hypervisor/cli.h"
 
 #include "hypervisor/error.h"
+#include "hypervisor/kvlist.h"
 
 #include <string.h>
 
 typedef struct CliRaw {
     char *kernel, *initramfs, *cmdline, *cpus, *memory, *serial, *reboot_policy, *log_file;
-    char *console, *rng, *vsock, *balloon;
+    char *console, *rng, *vsock, *balloon, *api_socket;
     char **disks, **nets; /* repeatable */
     gboolean help, version;
     int verbosity;
@@ -54,6 +55,10 @@ static GOptionContext *make_context(CliRaw *raw)
         { "reboot-policy", 0, 0, G_OPTION_ARG_STRING, &raw->reboot_policy,
           "What a guest reboot does: exit (default; nimbus exits with status 0) or restart",
           "exit|restart" },
+        { "api-socket", 0, 0, G_OPTION_ARG_STRING, &raw->api_socket,
+          "Serve the cloud-hypervisor REST API on a UNIX socket: path=PATH (created, removed at "
+          "exit) or fd=N (already listening)",
+          "path=PATH|fd=N" },
         { "verbose", 'v', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, (gpointer)count_verbose,
           "More log output (repeat: -v info, -vv debug, -vvv guest errors)", NULL },
         { "log-file", 0, 0, G_OPTION_ARG_FILENAME, &raw->log_file,
@@ -98,6 +103,7 @@ static void raw_clear(CliRaw *r)
     g_free(r->rng);
     g_free(r->vsock);
     g_free(r->balloon);
+    g_free(r->api_socket);
     g_strfreev(r->disks);
     g_strfreev(r->nets);
 }
@@ -108,6 +114,7 @@ void cli_options_free(CliOptions *o)
         return;
     vm_config_free(o->vm);
     g_free(o->log_file);
+    g_free(o->api_socket_path);
     g_free(o);
 }
 
@@ -119,6 +126,38 @@ void cli_options_free(CliOptions *o)
             goto out;                                    \
         }                                                \
     } while (0)
+
+/* --api-socket path=P | fd=N | P (a bare path, as cloud-hypervisor accepts). */
+static bool parse_api_socket(const char *text, CliOptions *o, GError **errp)
+{
+    if (!strchr(text, '=')) {
+        if (!*text) {
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "empty socket path");
+            return false;
+        }
+        o->api_socket_path = g_strdup(text);
+        return true;
+    }
+    static const char *const keys[] = { "path", "fd", NULL };
+    g_autoptr(KvList) kv = kvlist_parse(text, keys, errp);
+    if (!kv)
+        return false;
+    if (kvlist_has(kv, "path") == kvlist_has(kv, "fd")) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "give exactly one of path= or fd=");
+        return false;
+    }
+    if (kvlist_has(kv, "path"))
+        return kvlist_get_str(kv, "path", &o->api_socket_path, errp);
+    uint32_t fd = 0;
+    if (!kvlist_get_u32(kv, "fd", &fd, errp))
+        return false;
+    if (fd > G_MAXINT) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "fd=%u is out of range", fd);
+        return false;
+    }
+    o->api_socket_fd = (int)fd;
+    return true;
+}
 
 CliOptions *cli_parse(int argc, char **argv, GError **errp)
 {
@@ -132,6 +171,7 @@ CliOptions *cli_parse(int argc, char **argv, GError **errp)
     gboolean ok = g_option_context_parse(ctx, &n, &pargs, errp);
     g_option_context_free(ctx);
     g_autoptr(CliOptions) o = g_new0(CliOptions, 1);
+    o->api_socket_fd = -1;
     if (!ok)
         goto out;
     if (n > 1) {
@@ -143,6 +183,11 @@ CliOptions *cli_parse(int argc, char **argv, GError **errp)
     o->log_file = g_strdup(raw.log_file);
     o->show_help = raw.help;
     o->show_version = raw.version;
+    if (raw.api_socket && !parse_api_socket(raw.api_socket, o, errp)) {
+        g_prefix_error(errp, "--api-socket: ");
+        ok = FALSE;
+        goto out;
+    }
     bool describes_vm = raw.kernel || raw.initramfs || raw.cmdline || raw.cpus || raw.memory ||
                         raw.serial || raw.reboot_policy || raw.console || raw.disks || raw.nets ||
                         raw.rng || raw.vsock || raw.balloon;

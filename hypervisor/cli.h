@@ -12,6 +12,9 @@ typedef struct CliOptions {
     char *log_file;
     bool show_help;
     bool show_version;
+    /* --api-socket path=P | fd=N: at most one is set (path NULL, fd -1: no API). */
+    char *api_socket_path;
+    int api_socket_fd;
 } CliOptions;
 
 /* argv is not modified. Returns NULL with a one-line error on bad input. */

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct Vm Vm;
 typedef struct Device Device;
@@ -19,6 +20,8 @@ typedef enum {
     DEVICE_STAGE_PCI_DEVICE,
     DEVICE_STAGE_COUNT
 } DeviceStage;
+
+typedef void (*DeviceCounterFunc)(void *opaque, const char *name, uint64_t value);
 
 typedef struct DeviceOps {
     const char *type;     /* "uart16550", "virtio-blk", ... */
@@ -36,6 +39,10 @@ typedef struct DeviceOps {
     /* Declarative state for snapshot/migration (save and load go through it). */
     const StateDesc *state;
     void (*unrealize)(Device *d);
+    /* Optional: report the device's I/O counters (vm.counters) by calling
+     * add(opaque, name, value) once per counter. Runs on the control thread
+     * while the device runs: read counters with relaxed atomics. */
+    void (*counters)(Device *d, DeviceCounterFunc add, void *opaque);
 } DeviceOps;
 
 struct Device {

@@ -1,5 +1,6 @@
 /* nimbus: parse the command line, build the VM, run the control loop.
  * The only file that calls exit() (by returning from main). */
+#include "api/api.h"
 #include "arch/arch.h"
 #include "hypervisor/cli.h"
 #include "hypervisor/log.h"
@@ -29,8 +30,10 @@ int main(int argc, char **argv)
         printf("nimbus v%s\n", NIMBUS_VERSION);
         return VMM_EXIT_OK;
     }
-    if (!opts->vm) {
-        fprintf(stderr, "nimbus: error: nothing to run: give --kernel PATH (see nimbus --help)\n");
+    bool has_api = opts->api_socket_path || opts->api_socket_fd >= 0;
+    if (!opts->vm && !has_api) {
+        fprintf(stderr, "nimbus: error: nothing to run: give --kernel PATH or --api-socket "
+                        "(see nimbus --help)\n");
         return VMM_EXIT_ERROR;
     }
     LogConfig log_cfg = { .verbosity = opts->verbosity, .path = opts->log_file };
@@ -38,14 +41,24 @@ int main(int argc, char **argv)
         return fail(err);
 
     Vmm *vmm = vmm_new(arch_machine_ops());
+    ApiServer *api = NULL;
     int status;
-    if (!vmm_vm_create(vmm, opts->vm, &err) || !vmm_vm_boot(vmm, &err)) {
+    if (opts->api_socket_path)
+        api = api_server_new_path(vmm, opts->api_socket_path, &err);
+    else if (opts->api_socket_fd >= 0)
+        api = api_server_new_fd(vmm, opts->api_socket_fd, &err);
+    if (has_api && !api) {
+        status = fail(err);
+    } else if (opts->vm && (!vmm_vm_create(vmm, opts->vm, &err) || !vmm_vm_boot(vmm, &err))) {
         status = fail(err);
     } else {
-        vmm_set_exit_with_guest(vmm, true);
+        /* With an API, a stopped guest leaves nimbus running (the VM can be
+         * booted again or deleted); without one, nimbus ends with it. */
+        vmm_set_exit_with_guest(vmm, !api);
         vmm_watch_signals(vmm);
         status = vmm_run(vmm);
     }
+    api_server_free(api);
     vmm_free(vmm);
     log_teardown();
     return status;

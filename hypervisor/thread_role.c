@@ -26,6 +26,7 @@ const char *thread_role_name(ThreadRole role)
         [THREAD_ROLE_CONTROL] = "control",
         [THREAD_ROLE_VCPU] = "vcpu",
         [THREAD_ROLE_IO] = "io",
+        [THREAD_ROLE_API] = "api",
     };
     return role < THREAD_ROLE_COUNT ? names[role] : "?";
 }

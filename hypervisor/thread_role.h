@@ -4,9 +4,10 @@
 #pragma once
 
 typedef enum {
-    THREAD_ROLE_CONTROL, /* main thread: control event loop, API, migration */
+    THREAD_ROLE_CONTROL, /* main thread: control event loop, API requests, migration */
     THREAD_ROLE_VCPU,    /* bare KVM_RUN loop */
     THREAD_ROLE_IO,      /* an IoThread: virtqueues and backends */
+    THREAD_ROLE_API,     /* the HTTP API server's loop (api/); hands requests to control */
     THREAD_ROLE_COUNT
 } ThreadRole;
 

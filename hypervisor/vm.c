@@ -25,6 +25,7 @@ struct Vm {
     VmStopReason stop_reason;
     char *stop_detail;
     GSource *stop_source;
+    GHashTable *console_ptys; /* device id -> PTY path (vm_set_console_pty) */
 };
 
 /* The lifecycle, as one table (rows: from, columns: to). */
@@ -108,6 +109,7 @@ Vm *vm_new(Accel *accel, EventLoop *control, const VmConfig *cfg, VmStopFunc on_
     vm->vcpus = g_ptr_array_new();
     vm->devices = g_ptr_array_new();
     g_mutex_init(&vm->stop_lock);
+    vm->console_ptys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     vm->state = VM_STATE_CREATED;
     return vm;
 }
@@ -141,6 +143,7 @@ void vm_free(Vm *vm)
     vm_config_free(vm->config);
     g_free(vm->stop_detail);
     g_mutex_clear(&vm->stop_lock);
+    g_hash_table_unref(vm->console_ptys);
     g_free(vm);
 }
 
@@ -363,6 +366,17 @@ Device *vm_find_device(Vm *vm, const char *id)
     return NULL;
 }
 
+unsigned vm_device_count(Vm *vm)
+{
+    return vm->devices->len;
+}
+
+Device *vm_device(Vm *vm, unsigned index)
+{
+    g_assert(index < vm->devices->len);
+    return vm->devices->pdata[index];
+}
+
 char *vm_device_id_new(Vm *vm, const char *prefix)
 {
     for (;;) {
@@ -380,4 +394,17 @@ void vm_reset_devices(Vm *vm)
         if (d->ops->reset)
             d->ops->reset(d);
     }
+}
+
+void vm_set_console_pty(Vm *vm, const char *device_id, const char *path)
+{
+    if (path)
+        g_hash_table_replace(vm->console_ptys, g_strdup(device_id), g_strdup(path));
+    else
+        g_hash_table_remove(vm->console_ptys, device_id);
+}
+
+const char *vm_console_pty(Vm *vm, const char *device_id)
+{
+    return g_hash_table_lookup(vm->console_ptys, device_id);
 }

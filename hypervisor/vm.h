@@ -78,8 +78,16 @@ void vm_set_irq_router(Vm *vm, IrqRouter *router);
 void vm_attach_device(Vm *vm, Device *d);
 void vm_detach_device(Vm *vm, Device *d);
 Device *vm_find_device(Vm *vm, const char *id);
+unsigned vm_device_count(Vm *vm);
+Device *vm_device(Vm *vm, unsigned index);
 /* Generate a unique id "<prefix><n>". */
 char *vm_device_id_new(Vm *vm, const char *prefix);
 void vm_reset_devices(Vm *vm);
+/* The PTY a console backend of mode pty allocated, by the owning device's id
+ * ("serial0": the UART; the virtio-console's id for config.console), so the
+ * API can report it (vm.info config.serial/console.file). Set by the device
+ * at realize; control thread only. NULL: none. */
+void vm_set_console_pty(Vm *vm, const char *device_id, const char *path);
+const char *vm_console_pty(Vm *vm, const char *device_id);
 /* Log each vCPU's pc/sp/flags (debug level); vCPUs must be stopped or parked. */
 void vm_log_vcpu_state(Vm *vm);

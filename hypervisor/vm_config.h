@@ -119,6 +119,9 @@ const char *vm_config_console_mode_name(ConsoleMode mode);
 bool vm_config_parse_disk(const char *text, DiskConfig **out, GError **errp);
 bool vm_config_parse_net(const char *text, NetConfig **out, GError **errp);
 bool vm_config_parse_mac(const char *text, uint8_t mac[6], GError **errp);
+/* The checks the parsers above apply, for configs built another way (API JSON). */
+bool vm_config_check_disk(const DiskConfig *d, GError **errp);
+bool vm_config_check_net(const NetConfig *n, GError **errp);
 bool vm_config_parse_rng(const char *text, RngConfig **out, GError **errp);
 bool vm_config_parse_vsock(const char *text, VsockConfig **out, GError **errp);
 bool vm_config_parse_balloon(const char *text, BalloonConfig **out, GError **errp);

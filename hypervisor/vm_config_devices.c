@@ -30,6 +30,22 @@ static bool check_queues(uint32_t num_queues, uint32_t queue_size, uint32_t step
     return true;
 }
 
+bool vm_config_check_disk(const DiskConfig *d, GError **errp)
+{
+    if (!check_queues(d->num_queues, d->queue_size, 1, errp))
+        return false;
+    if (!d->path) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "path= is required");
+        return false;
+    }
+    if (d->serial && strlen(d->serial) > 20) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                    "serial=%s is longer than 20 characters", d->serial);
+        return false;
+    }
+    return true;
+}
+
 bool vm_config_parse_disk(const char *text, DiskConfig **out, GError **errp)
 {
     static const char *const keys[] = { "path", "readonly", "direct", "num_queues", "queue_size",
@@ -46,17 +62,7 @@ bool vm_config_parse_disk(const char *text, DiskConfig **out, GError **errp)
               kvlist_get_u32(kv, "num_queues", &d->num_queues, errp) &&
               kvlist_get_u32(kv, "queue_size", &d->queue_size, errp) &&
               kvlist_get_str(kv, "id", &d->id, errp) &&
-              kvlist_get_str(kv, "serial", &d->serial, errp) &&
-              check_queues(d->num_queues, d->queue_size, 1, errp);
-    if (ok && !d->path) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "path= is required");
-        ok = false;
-    }
-    if (ok && d->serial && strlen(d->serial) > 20) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
-                    "serial=%s is longer than 20 characters", d->serial);
-        ok = false;
-    }
+              kvlist_get_str(kv, "serial", &d->serial, errp) && vm_config_check_disk(d, errp);
     if (!ok) {
         disk_config_free(d);
         return false;
@@ -86,6 +92,22 @@ bool vm_config_parse_mac(const char *text, uint8_t mac[6], GError **errp)
     return true;
 }
 
+bool vm_config_check_net(const NetConfig *n, GError **errp)
+{
+    if (!check_queues(n->num_queues, n->queue_size, 2, errp))
+        return false;
+    if (n->tap && (n->ip || n->mask)) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                    "ip= and mask= configure a tap nimbus creates; not with tap=");
+        return false;
+    }
+    if (!n->ip != !n->mask) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "ip= and mask= go together");
+        return false;
+    }
+    return true;
+}
+
 bool vm_config_parse_net(const char *text, NetConfig **out, GError **errp)
 {
     static const char *const keys[] = { "tap", "ip", "mask", "mac", "num_queues", "queue_size",
@@ -102,18 +124,9 @@ bool vm_config_parse_net(const char *text, NetConfig **out, GError **errp)
               kvlist_get_u32(kv, "num_queues", &n->num_queues, errp) &&
               kvlist_get_u32(kv, "queue_size", &n->queue_size, errp) &&
               kvlist_get_str(kv, "id", &n->id, errp) &&
-              check_queues(n->num_queues, n->queue_size, 2, errp) &&
               (!mac || vm_config_parse_mac(mac, n->mac, errp));
     n->mac_set = mac != NULL;
-    if (ok && n->tap && (n->ip || n->mask)) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
-                    "ip= and mask= configure a tap nimbus creates; not with tap=");
-        ok = false;
-    }
-    if (ok && !n->ip != !n->mask) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "ip= and mask= go together");
-        ok = false;
-    }
+    ok = ok && vm_config_check_net(n, errp);
     if (!ok) {
         net_config_free(n);
         return false;

@@ -12,6 +12,7 @@ struct Vmm {
     VmConfig *config;
     Vm *vm;
     bool exit_with_guest;
+    bool stopped; /* the VM was booted and has stopped since */
     bool quitting;
     int exit_status;
     GSource *signal_sources[3];
@@ -80,6 +81,7 @@ static bool build_and_start(Vmm *vmm, GError **errp)
         return false;
     }
     vmm->vm = vm;
+    vmm->stopped = false;
     g_info("VM started: %u vCPU(s), %" G_GUINT64_FORMAT " MiB", vmm->config->cpus.boot_vcpus,
            vmm->config->memory.size >> 20);
     return true;
@@ -117,11 +119,19 @@ bool vmm_vm_resume(Vmm *vmm, GError **errp)
     return need_vm(vmm, errp) && vm_resume(vmm->vm, errp);
 }
 
+/* Tear the running VM down; the configuration stays. */
+static void stop_vm(Vmm *vmm)
+{
+    vm_free(g_steal_pointer(&vmm->vm));
+    evloop_remove(g_steal_pointer(&vmm->hard_stop_timer));
+    vmm->stopped = true;
+}
+
 bool vmm_vm_shutdown(Vmm *vmm, GError **errp)
 {
     if (!need_vm(vmm, errp))
         return false;
-    vm_free(g_steal_pointer(&vmm->vm));
+    stop_vm(vmm);
     return true;
 }
 
@@ -129,8 +139,51 @@ bool vmm_vm_reboot(Vmm *vmm, GError **errp)
 {
     if (!need_vm(vmm, errp))
         return false;
-    vm_free(g_steal_pointer(&vmm->vm));
+    stop_vm(vmm);
     return build_and_start(vmm, errp);
+}
+
+bool vmm_vm_power_button(Vmm *vmm, GError **errp)
+{
+    if (!need_vm(vmm, errp))
+        return false;
+    if (vm_state(vmm->vm) != VM_STATE_RUNNING) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "the VM is not running (%s)",
+                    vm_state_name(vm_state(vmm->vm)));
+        return false;
+    }
+    if (!vmm->machine->power_button || !vmm->machine->power_button(vmm->vm)) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED, "the machine has no power button");
+        return false;
+    }
+    return true;
+}
+
+bool vmm_vm_delete(Vmm *vmm, GError **errp)
+{
+    if (vmm->vm)
+        stop_vm(vmm);
+    vm_config_free(g_steal_pointer(&vmm->config));
+    vmm->stopped = false;
+    return true;
+}
+
+bool vmm_vm_state(Vmm *vmm, VmState *out)
+{
+    if (!vmm->config)
+        return false;
+    if (vmm->vm)
+        *out = vm_state(vmm->vm);
+    else
+        *out = vmm->stopped ? VM_STATE_SHUTDOWN : VM_STATE_CREATED;
+    return true;
+}
+
+void vmm_set_accel(Vmm *vmm, Accel *accel)
+{
+    g_assert(!vmm->vm);
+    accel_close(vmm->accel);
+    vmm->accel = accel;
 }
 
 Vm *vmm_vm(Vmm *vmm)
@@ -178,8 +231,7 @@ static void vm_stopped(Vm *vm, VmStopReason reason, const char *detail, void *op
         g_info("VM stopped: %s (%s)", vm_stop_reason_name(reason), detail);
         break;
     }
-    vm_free(g_steal_pointer(&vmm->vm));
-    evloop_remove(g_steal_pointer(&vmm->hard_stop_timer));
+    stop_vm(vmm);
     if (vmm->exit_with_guest) {
         bool ok = reason == VM_STOP_RESET || reason == VM_STOP_POWEROFF;
         vmm_quit(vmm, ok ? VMM_EXIT_OK : VMM_EXIT_ERROR);

@@ -47,9 +47,21 @@ bool vmm_vm_resume(Vmm *vmm, GError **errp);
 bool vmm_vm_shutdown(Vmm *vmm, GError **errp);
 /* Tear down and build again from the stored configuration. */
 bool vmm_vm_reboot(Vmm *vmm, GError **errp);
+/* vm.power-button: press the guest's ACPI power button (VM must be running). */
+bool vmm_vm_power_button(Vmm *vmm, GError **errp);
+/* vm.delete: shut the VM down if it runs and forget its configuration.
+ * Succeeds (doing nothing) when no VM is created. */
+bool vmm_vm_delete(Vmm *vmm, GError **errp);
 /* Current VM (NULL before boot / after shutdown) and configuration. */
 Vm *vmm_vm(Vmm *vmm);
 const VmConfig *vmm_vm_config(Vmm *vmm);
+/* The lifecycle state as the API reports it: the running Vm's state, else
+ * CREATED (configured, never booted) or SHUTDOWN (booted, since stopped).
+ * Returns false when no VM is created. */
+bool vmm_vm_state(Vmm *vmm, VmState *out);
+/* Use this accelerator instead of opening KVM on the first boot (tests pass
+ * a fake one). The Vmm takes ownership. Only before the first boot. */
+void vmm_set_accel(Vmm *vmm, Accel *accel);
 
 /* When set (command-line VMs without an API), the process exits once the
  * guest has stopped for good. */

@@ -387,8 +387,10 @@ static bool uart16550_realize(Device *d, const void *opaque, GError **errp)
     s->chr = chardev_new(cfg->console, vm_control_loop(d->vm), errp);
     if (!s->chr)
         return false;
-    if (chardev_pty_path(s->chr))
+    if (chardev_pty_path(s->chr)) {
         g_message("serial: pty at %s", chardev_pty_path(s->chr));
+        vm_set_console_pty(d->vm, d->id, chardev_pty_path(s->chr)); /* for vm.info */
+    }
     chardev_set_receiver(s->chr, uart_can_receive, uart_receive, s);
     if (!addrspace_map(s->as, d->id, cfg->base, REG_COUNT, &uart_region_ops, s, errp))
         return false;

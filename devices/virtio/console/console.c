@@ -17,6 +17,7 @@
 #include "devices/chardev/chardev.h"
 #include "devices/virtio/virtio.h"
 #include "hypervisor/error.h"
+#include "hypervisor/vm.h"
 #include "hypervisor/vm_config.h"
 
 #include <string.h>
@@ -295,8 +296,10 @@ static bool con_realize(Device *d, const void *opaque, GError **errp)
         g_propagate_prefixed_error(errp, call.err, "virtio-console: ");
         return false;
     }
-    if (chardev_pty_path(c->chr))
+    if (chardev_pty_path(c->chr)) {
         g_info("%s: virtio-console on %s", d->id, chardev_pty_path(c->chr));
+        vm_set_console_pty(d->vm, d->id, chardev_pty_path(c->chr)); /* for vm.info */
+    }
     return true;
 }
 

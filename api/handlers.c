@@ -1,0 +1,237 @@
+/* The endpoint handlers and the route table. Each runs on the control thread
+ * (api/server.c queues requests there), turns the body into typed input,
+ * calls one vmm_* function and maps its result to a status and JSON body. */
+#include "api/routes.h"
+
+#include "api/vm_config_json.h"
+#include "hypervisor/error.h"
+#include "hypervisor/version.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Device ids whose PTY is reported as config.serial.file / config.console.file. */
+#define API_SERIAL_DEVICE_ID "serial0"
+#define API_CONSOLE_DEVICE_ID "console0"
+
+unsigned api_status_for_error(const GError *err)
+{
+    static const struct {
+        NimbusErrorCode code;
+        unsigned status;
+    } table[] = {
+        { NIMBUS_ERROR_INVALID, 400 },     /* bad body or config */
+        { NIMBUS_ERROR_NOT_FOUND, 400 },   /* a file the config names is missing */
+        { NIMBUS_ERROR_STATE, 405 },       /* wrong VM state (cloud-hypervisor's 405) */
+        { NIMBUS_ERROR_UNSUPPORTED, 500 },
+        { NIMBUS_ERROR_IO, 500 },
+        { NIMBUS_ERROR_ACCEL, 500 },
+        { NIMBUS_ERROR_FAILED, 500 },
+    };
+    if (err->domain == NIMBUS_ERROR) {
+        for (size_t i = 0; i < G_N_ELEMENTS(table); i++)
+            if ((int)table[i].code == err->code)
+                return table[i].status;
+    }
+    return 500;
+}
+
+static char *node_to_string(JsonNode *node)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    json_generator_set_root(gen, node);
+    return json_generator_to_data(gen, NULL);
+}
+
+void api_reply_error(ApiReply *reply, unsigned status, const char *message)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "error");
+    json_builder_add_string_value(b, message);
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    reply->status = status;
+    g_free(reply->body);
+    reply->body = node_to_string(root);
+}
+
+static void reply_json(ApiReply *reply, JsonBuilder *b)
+{
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    reply->status = 200;
+    reply->body = node_to_string(root);
+}
+
+/* 204 on success, else the error's status and message. */
+static void reply_result(ApiReply *reply, bool ok, GError *err)
+{
+    if (ok)
+        reply->status = 204;
+    else
+        api_reply_error(reply, api_status_for_error(err), err->message);
+}
+
+/* 404 (cloud-hypervisor's "VM not created") when there is no VM. */
+static bool need_created(Vmm *vmm, ApiReply *reply)
+{
+    if (vmm_vm_config(vmm))
+        return true;
+    api_reply_error(reply, 404, "no VM is created");
+    return false;
+}
+
+static void handle_vmm_ping(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "build_version");
+    json_builder_add_string_value(b, "nimbus v" NIMBUS_VERSION);
+    json_builder_set_member_name(b, "version");
+    json_builder_add_string_value(b, "v" NIMBUS_VERSION);
+    json_builder_set_member_name(b, "pid");
+    json_builder_add_int_value(b, getpid());
+    json_builder_set_member_name(b, "features");
+    json_builder_begin_array(b);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    reply_json(reply, b);
+}
+
+static void handle_vmm_shutdown(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    g_autoptr(GError) err = NULL;
+    vmm_vm_delete(vmm, &err);
+    reply->status = 204;
+    reply->quit_after = true;
+}
+
+static void handle_vm_create(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    gsize len;
+    const char *data = g_bytes_get_data(body, &len);
+    if (len == 0) {
+        api_reply_error(reply, 400, "vm.create needs a VmConfig JSON body");
+        return;
+    }
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmConfig) cfg = vm_config_from_json(data, len, &err);
+    bool ok = cfg && vmm_vm_create(vmm, cfg, &err);
+    reply_result(reply, ok, err);
+}
+
+#define SIMPLE_ACTION(name, call)                                  \
+    static void name(Vmm *vmm, GBytes *body, ApiReply *reply)      \
+    {                                                              \
+        if (!need_created(vmm, reply))                             \
+            return;                                                \
+        g_autoptr(GError) err = NULL;                              \
+        bool ok = call(vmm, &err);                                 \
+        reply_result(reply, ok, err);                              \
+    }
+
+SIMPLE_ACTION(handle_vm_boot, vmm_vm_boot)
+SIMPLE_ACTION(handle_vm_shutdown, vmm_vm_shutdown)
+SIMPLE_ACTION(handle_vm_reboot, vmm_vm_reboot)
+SIMPLE_ACTION(handle_vm_power_button, vmm_vm_power_button)
+SIMPLE_ACTION(handle_vm_pause, vmm_vm_pause)
+SIMPLE_ACTION(handle_vm_resume, vmm_vm_resume)
+
+static void handle_vm_delete(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    g_autoptr(GError) err = NULL;
+    bool ok = vmm_vm_delete(vmm, &err);
+    reply_result(reply, ok, err);
+}
+
+static const char *api_state_name(VmState s)
+{
+    switch (s) {
+    case VM_STATE_CREATED:
+        return "Created";
+    case VM_STATE_RUNNING:
+        return "Running";
+    case VM_STATE_PAUSED:
+        return "Paused";
+    default:
+        return "Shutdown";
+    }
+}
+
+static void handle_vm_info(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    VmState state;
+    if (!need_created(vmm, reply) || !vmm_vm_state(vmm, &state))
+        return;
+    Vm *vm = vmm_vm(vmm);
+    const VmConfig *cfg = vmm_vm_config(vmm);
+    const char *serial_pty = vm ? vm_console_pty(vm, API_SERIAL_DEVICE_ID) : NULL;
+    const char *console_pty = vm ? vm_console_pty(vm, API_CONSOLE_DEVICE_ID) : NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "config");
+    json_builder_add_value(b, vm_config_to_json(cfg, serial_pty, console_pty));
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, api_state_name(state));
+    json_builder_set_member_name(b, "memory_actual_size");
+    json_builder_add_int_value(b, (gint64)cfg->memory.size);
+    json_builder_end_object(b);
+    reply_json(reply, b);
+}
+
+static void add_counter(void *opaque, const char *name, uint64_t value)
+{
+    JsonBuilder *b = opaque;
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, (gint64)value);
+}
+
+static void handle_vm_counters(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    if (!need_created(vmm, reply))
+        return;
+    Vm *vm = vmm_vm(vmm);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    for (unsigned i = 0; vm && i < vm_device_count(vm); i++) {
+        Device *d = vm_device(vm, i);
+        if (!d->ops->counters)
+            continue;
+        json_builder_set_member_name(b, d->id);
+        json_builder_begin_object(b);
+        d->ops->counters(d, add_counter, b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_object(b);
+    reply_json(reply, b);
+}
+
+const ApiRoute api_routes[] = {
+    { "GET", API_PATH_PREFIX "/vmm.ping", handle_vmm_ping },
+    { "PUT", API_PATH_PREFIX "/vmm.shutdown", handle_vmm_shutdown },
+    { "PUT", API_PATH_PREFIX "/vm.create", handle_vm_create },
+    { "PUT", API_PATH_PREFIX "/vm.boot", handle_vm_boot },
+    { "PUT", API_PATH_PREFIX "/vm.shutdown", handle_vm_shutdown },
+    { "PUT", API_PATH_PREFIX "/vm.reboot", handle_vm_reboot },
+    { "PUT", API_PATH_PREFIX "/vm.power-button", handle_vm_power_button },
+    { "PUT", API_PATH_PREFIX "/vm.pause", handle_vm_pause },
+    { "PUT", API_PATH_PREFIX "/vm.resume", handle_vm_resume },
+    { "PUT", API_PATH_PREFIX "/vm.delete", handle_vm_delete },
+    { "GET", API_PATH_PREFIX "/vm.info", handle_vm_info },
+    { "GET", API_PATH_PREFIX "/vm.counters", handle_vm_counters },
+    { NULL, NULL, NULL },
+};
+
+const ApiRoute *api_route_find(const char *method, const char *path, bool *path_known)
+{
+    *path_known = false;
+    for (const ApiRoute *r = api_routes; r->path; r++) {
+        if (strcmp(r->path, path) != 0)
+            continue;
+        *path_known = true;
+        if (strcmp(r->method, method) == 0)
+            return r;
+    }
+    return NULL;
+}
