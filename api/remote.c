@@ -115,11 +115,12 @@ static void print_body(GBytes *body)
 int main(int argc, char **argv)
 {
     g_autofree char *socket_path = NULL;
-    gboolean version = FALSE;
+    gboolean version = FALSE, help = FALSE;
     const GOptionEntry entries[] = {
         { "api-socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path, "The API socket of nimbus",
           "PATH" },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+        { "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show the usage and exit", NULL },
         { NULL },
     };
     GOptionContext *ctx = g_option_context_new("COMMAND [ARG]");
@@ -134,8 +135,7 @@ int main(int argc, char **argv)
         printf("nimbus-remote v%s\n", NIMBUS_VERSION);
         return 0;
     }
-    if (argc >= 2 && (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
-                      strcmp(argv[1], "-h") == 0)) {
+    if (help || (argc >= 2 && strcmp(argv[1], "help") == 0)) {
         usage(stdout);
         return 0;
     }

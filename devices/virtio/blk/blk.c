@@ -202,6 +202,21 @@ static bool blk_resume(Device *d, GError **errp)
     return true;
 }
 
+/* vm.counters: CH's names where it has them (read_bytes, write_ops, ...). */
+static void blk_counters(Device *d, DeviceCounterFunc add, void *opaque)
+{
+    VirtioBlkCounters c;
+    virtio_blk_get_counters(d, &c);
+    add(opaque, "read_bytes", c.read_bytes);
+    add(opaque, "read_ops", c.read_ops);
+    add(opaque, "write_bytes", c.write_bytes);
+    add(opaque, "write_ops", c.write_ops);
+    add(opaque, "flush_ops", c.flush_ops);
+    add(opaque, "discard_ops", c.discard_ops);
+    add(opaque, "write_zeroes_ops", c.write_zeroes_ops);
+    add(opaque, "io_errors", c.io_errors);
+}
+
 const DeviceOps virtio_blk_ops = {
     .type = "virtio-blk",
     .instance_size = sizeof(VirtioBlk),
@@ -211,4 +226,5 @@ const DeviceOps virtio_blk_ops = {
     .pause = blk_pause,
     .resume = blk_resume,
     .unrealize = blk_unrealize,
+    .counters = blk_counters,
 };

@@ -457,6 +457,18 @@ static void net_unrealize(Device *d)
     g_clear_pointer(&n->name, g_free);
 }
 
+static void net_counters(Device *d, DeviceCounterFunc add, void *opaque)
+{
+    NetCounters c;
+    virtio_net_counters(d, &c);
+    add(opaque, "rx_bytes", c.rx_bytes);
+    add(opaque, "rx_frames", c.rx_frames);
+    add(opaque, "rx_dropped", c.rx_dropped);
+    add(opaque, "tx_bytes", c.tx_bytes);
+    add(opaque, "tx_frames", c.tx_frames);
+    add(opaque, "tx_dropped", c.tx_dropped);
+}
+
 const DeviceOps virtio_net_ops = {
     .type = "virtio-net",
     .instance_size = sizeof(VirtioNet),
@@ -466,6 +478,7 @@ const DeviceOps virtio_net_ops = {
     .pause = net_pause,
     .resume = net_resume,
     .unrealize = net_unrealize,
+    .counters = net_counters,
 };
 
 /* ---- accessors ---- */
