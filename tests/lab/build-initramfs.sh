@@ -107,19 +107,33 @@ lab_build_l1_base() {
 }
 
 # lab_build_l1_run DIR SCENARIO_L1_SCRIPT OUT: the per-run archive.
-# NIMBUS_BIN: the VMM, installed as /usr/bin/nimbus with its libraries.
+# NIMBUS_BIN: the VMM, installed as /usr/bin/nimbus with its libraries;
+# NIMBUS_REMOTE_BIN: its CLI client, as /usr/bin/nimbus-remote.
 # NIMBUS_LAB_FILES: "HOSTPATH:L1PATH ..." extra files for the scenario.
+# NIMBUS_LAB_TREES: "HOSTDIR:L1DIR ..." directory trees copied whole, plus
+# the libraries (ldd) of every ELF program or library in them.
 lab_build_l1_run() {
-    local root=$1/l1run script=$2 out=$3 f
+    local root=$1/l1run script=$2 out=$3 f t
     mkdir -p "$root/lab"
     install -m 0755 "$script" "$root/lab/scenario.sh"
     if [[ -n ${NIMBUS_BIN:-} ]]; then
         lab_install_elf "$NIMBUS_BIN" "$root" /usr/bin/nimbus
     fi
+    if [[ -n ${NIMBUS_REMOTE_BIN:-} ]]; then
+        lab_install_elf "$NIMBUS_REMOTE_BIN" "$root" /usr/bin/nimbus-remote
+    fi
     for f in ${NIMBUS_LAB_FILES:-}; do
         [[ -e ${f%%:*} ]] || lab_die "NIMBUS_LAB_FILES: ${f%%:*} not found"
         mkdir -p "$root/$(dirname "${f#*:}")"
         cp -L "${f%%:*}" "$root/${f#*:}"
+    done
+    for t in ${NIMBUS_LAB_TREES:-}; do
+        [[ -d ${t%%:*} ]] || lab_die "NIMBUS_LAB_TREES: ${t%%:*} is not a directory"
+        mkdir -p "$root/${t#*:}"
+        cp -a "${t%%:*}/." "$root/${t#*:}/"
+        while IFS= read -r -d '' f; do
+            [[ $(head -c4 "$f" | od -An -tx1) = " 7f 45 4c 46" ]] && lab_install_elf_deps "$f" "$root"
+        done < <(find "${t%%:*}" -type f -print0)
     done
     lab_cpio "$root" "$out" none
 }

@@ -149,9 +149,16 @@ lab_install_busybox() {
 # path it has on the host.  The loader's built-in multiarch search path finds
 # them without an ld.so.cache.
 lab_install_elf() {
-    local src=$1 root=$2 dest=$3 lib out
+    local src=$1 root=$2 dest=$3
     mkdir -p "$root/$(dirname "$dest")"
     cp -L "$src" "$root/$dest"
+    lab_install_elf_deps "$src" "$root"
+}
+
+# lab_install_elf_deps SRC ROOT: only the libraries (and loader) of SRC, a
+# program or shared library, copied under ROOT as lab_install_elf does.
+lab_install_elf_deps() {
+    local src=$1 root=$2 lib out
     out=$(ldd "$src" 2>&1) || {
         grep -q 'not a dynamic executable' <<<"$out" && return 0
         lab_die "ldd $src: $out"

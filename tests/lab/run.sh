@@ -83,9 +83,15 @@ if lab_host_can_run_guests; then
     ln -s "$LAB_VMLINUX" "$root/l2/vmlinux"
     ln -s "$LAB_L2_INITRD" "$root/l2/initrd.gz"
     [[ -z ${NIMBUS_BIN:-} ]] || ln -s "$(realpath "$NIMBUS_BIN")" "$root/bin/nimbus"
+    [[ -z ${NIMBUS_REMOTE_BIN:-} ]] ||
+        ln -s "$(realpath "$NIMBUS_REMOTE_BIN")" "$root/bin/nimbus-remote"
     for f in ${NIMBUS_LAB_FILES:-}; do
         mkdir -p "$root/$(dirname "${f#*:}")"
         cp -L "${f%%:*}" "$root/${f#*:}"
+    done
+    for f in ${NIMBUS_LAB_TREES:-}; do
+        mkdir -p "$root/${f#*:}"
+        cp -a "${f%%:*}/." "$root/${f#*:}/"
     done
     t1=$(ms)
     direct_run() {

@@ -10,6 +10,9 @@
  *                                   send TEXT, print the line echoed
  *   labvsock host-echo SOCK_PORT    (L1) listen on the UNIX socket path
  *                                   (nimbus's SOCK_<port>), echo one line
+ *   labvsock unix-raw SOCK          (L1) send stdin as is to a UNIX stream
+ *                                   socket, half-close, print the reply (raw
+ *                                   HTTP requests to nimbus's API socket)
  * Exit status 0 on success; a line on stderr otherwise. */
 #include <errno.h>
 #include <stdio.h>
@@ -128,7 +131,23 @@ int main(int argc, char **argv)
         echo_one(c);
         return 0;
     }
+    if (argc == 3 && !strcmp(argv[1], "unix-raw")) {
+        struct sockaddr_un sa;
+        int fd = unix_socket(argv[2], &sa);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+            die("connect");
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(STDIN_FILENO, buf, sizeof buf)) > 0)
+            if (write(fd, buf, (size_t)n) != n)
+                die("write");
+        shutdown(fd, SHUT_WR);
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+            if (write(STDOUT_FILENO, buf, (size_t)n) != n)
+                die("write");
+        return 0;
+    }
     fprintf(stderr, "usage: labvsock guest-echo PORT | guest-send PORT TEXT | "
-                    "host-connect SOCK PORT TEXT | host-echo PATH\n");
+                    "host-connect SOCK PORT TEXT | host-echo PATH | unix-raw SOCK\n");
     return 2;
 }
