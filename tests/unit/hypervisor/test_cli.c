@@ -224,6 +224,10 @@ static const struct {
     { "--serial", "bogus", "bogus" },
     { "--serial", "file=", "file" },
     { "--reboot-policy", "reboot", "reboot" },
+    { "--api-socket", "path=/a,fd=3", "exactly one" },
+    { "--api-socket", "fd=x", "fd" },
+    { "--api-socket", "fd=4294967296", "fd" },
+    { "--api-socket", "sock=/a", "sock" },
 };
 
 START_TEST(test_bad_values)
@@ -236,6 +240,28 @@ START_TEST(test_bad_values)
     g_autoptr(GError) err = NULL;
     ck_assert_ptr_null(parse(argv, &err));
     ck_assert(g_error_matches(err, NIMBUS_ERROR, NIMBUS_ERROR_INVALID));
+}
+END_TEST
+
+START_TEST(test_api_socket)
+{
+    const char *by_path[] = { "nimbus", "--api-socket", "path=/run/n.sock", NULL };
+    g_autoptr(CliOptions) o = parse_ok(by_path);
+    ck_assert_str_eq(o->api_socket_path, "/run/n.sock");
+    ck_assert_int_eq(o->api_socket_fd, -1);
+    ck_assert_ptr_null(o->vm); /* an API socket alone describes no VM */
+    const char *bare[] = { "nimbus", "--api-socket", "/run/b.sock", "--kernel", "/k", NULL };
+    g_autoptr(CliOptions) b = parse_ok(bare);
+    ck_assert_str_eq(b->api_socket_path, "/run/b.sock");
+    ck_assert_ptr_nonnull(b->vm);
+    const char *by_fd[] = { "nimbus", "--api-socket", "fd=14", NULL };
+    g_autoptr(CliOptions) f = parse_ok(by_fd);
+    ck_assert_ptr_null(f->api_socket_path);
+    ck_assert_int_eq(f->api_socket_fd, 14);
+    const char *none[] = { "nimbus", "--kernel", "/k", NULL };
+    g_autoptr(CliOptions) n = parse_ok(none);
+    ck_assert_ptr_null(n->api_socket_path);
+    ck_assert_int_eq(n->api_socket_fd, -1);
 }
 END_TEST
 
@@ -256,6 +282,7 @@ static Suite *cli_suite(void)
     TCase *tc = tcase_create("parse");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_no_arguments);
+    tcase_add_test(tc, test_api_socket);
     tcase_add_test(tc, test_all_options);
     tcase_add_test(tc, test_equals_syntax);
     tcase_add_test(tc, test_defaults_when_vm_described);
