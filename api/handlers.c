@@ -145,6 +145,107 @@ static void handle_vm_delete(Vmm *vmm, GBytes *body, ApiReply *reply)
     reply_result(reply, ok, err);
 }
 
+/* A request body that must be a JSON object with only the `known` members
+ * (NULL-terminated); NULL after replying 400. */
+static JsonParser *parse_object_body(GBytes *body, const char *endpoint, const char *const *known,
+                                     ApiReply *reply)
+{
+    gsize len;
+    const char *data = g_bytes_get_data(body, &len);
+    g_autoptr(JsonParser) p = json_parser_new();
+    g_autoptr(GError) err = NULL;
+    if (len == 0) {
+        g_autofree char *m = g_strdup_printf("%s needs a JSON body", endpoint);
+        api_reply_error(reply, 400, m);
+        return NULL;
+    }
+    if (!json_parser_load_from_data(p, data, (gssize)len, &err)) {
+        g_autofree char *m = g_strdup_printf("%s: invalid JSON: %s", endpoint, err->message);
+        api_reply_error(reply, 400, m);
+        return NULL;
+    }
+    JsonNode *root = json_parser_get_root(p);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_autofree char *m = g_strdup_printf("%s: the body must be a JSON object", endpoint);
+        api_reply_error(reply, 400, m);
+        return NULL;
+    }
+    g_autoptr(GList) names = json_object_get_members(json_node_get_object(root));
+    for (GList *l = names; l; l = l->next) {
+        bool ok = false;
+        for (const char *const *k = known; *k; k++)
+            ok |= strcmp(*k, l->data) == 0;
+        if (!ok) {
+            g_autofree char *m = g_strdup_printf("%s: unknown field '%s'", endpoint, (const char *)l->data);
+            api_reply_error(reply, 400, m);
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&p);
+}
+
+/* Member `name` of the body's object as a string (required) or boolean
+ * (optional, default false); false after replying 400. */
+static bool body_string(JsonParser *p, const char *endpoint, const char *name, const char **out,
+                        ApiReply *reply)
+{
+    JsonNode *n = json_object_get_member(json_node_get_object(json_parser_get_root(p)), name);
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+        g_autofree char *m = g_strdup_printf("%s: '%s' %s", endpoint, name, n ? "must be a string" : "is required");
+        api_reply_error(reply, 400, m);
+        return false;
+    }
+    *out = json_node_get_string(n);
+    return true;
+}
+
+static bool body_bool(JsonParser *p, const char *endpoint, const char *name, bool *out, ApiReply *reply)
+{
+    JsonNode *n = json_object_get_member(json_node_get_object(json_parser_get_root(p)), name);
+    *out = false;
+    if (!n || JSON_NODE_HOLDS_NULL(n))
+        return true;
+    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
+        g_autofree char *m = g_strdup_printf("%s: '%s' must be a boolean", endpoint, name);
+        api_reply_error(reply, 400, m);
+        return false;
+    }
+    *out = json_node_get_boolean(n);
+    return true;
+}
+
+static void handle_vm_snapshot(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    static const char *const known[] = { "destination_url", NULL };
+    g_autoptr(JsonParser) p = parse_object_body(body, "vm.snapshot", known, reply);
+    const char *url;
+    if (!p || !body_string(p, "vm.snapshot", "destination_url", &url, reply) || !need_created(vmm, reply))
+        return;
+    g_autoptr(GError) err = NULL;
+    bool ok = vmm_vm_snapshot(vmm, url, &err);
+    reply_result(reply, ok, err);
+}
+
+static void handle_vm_restore(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    static const char *const known[] = { "source_url", "prefault", "resume", NULL };
+    g_autoptr(JsonParser) p = parse_object_body(body, "vm.restore", known, reply);
+    const char *url;
+    bool prefault, resume;
+    if (!p || !body_string(p, "vm.restore", "source_url", &url, reply) ||
+        !body_bool(p, "vm.restore", "prefault", &prefault, reply) ||
+        !body_bool(p, "vm.restore", "resume", &resume, reply))
+        return;
+    if (vmm_vm_config(vmm)) {
+        /* cloud-hypervisor's 404: "it is already created". */
+        api_reply_error(reply, 404, "a VM is already created: vm.restore needs an empty nimbus");
+        return;
+    }
+    g_autoptr(GError) err = NULL;
+    bool ok = vmm_vm_restore(vmm, url, prefault, resume, &err);
+    reply_result(reply, ok, err);
+}
+
 static const char *api_state_name(VmState s)
 {
     switch (s) {
@@ -220,6 +321,8 @@ const ApiRoute api_routes[] = {
     { "PUT", API_PATH_PREFIX "/vm.delete", handle_vm_delete },
     { "GET", API_PATH_PREFIX "/vm.info", handle_vm_info },
     { "GET", API_PATH_PREFIX "/vm.counters", handle_vm_counters },
+    { "PUT", API_PATH_PREFIX "/vm.snapshot", handle_vm_snapshot },
+    { "PUT", API_PATH_PREFIX "/vm.restore", handle_vm_restore },
     { NULL, NULL, NULL },
 };
 

@@ -3,7 +3,8 @@
  *
  *   nimbus-remote --api-socket PATH COMMAND [ARG]
  *
- * Prints the reply body as indented JSON (ping, info, counters); exit status
+ * Prints the reply body as indented JSON (ping, info, counters), one plain
+ * line for snapshot and restore; exit status
  * 0 on success, 1 on any failure with the server's error message on stderr. */
 #include "hypervisor/version.h"
 
@@ -14,35 +15,52 @@
 #include <stdio.h>
 #include <string.h>
 
+typedef enum {
+    ARG_NONE,
+    ARG_FILE,     /* a JSON file ("-": stdin) sent as the body */
+    ARG_SNAPSHOT, /* DESTINATION_URL (or destination_url=URL) */
+    ARG_RESTORE,  /* SOURCE_URL or source_url=URL[,prefault=on][,resume=on] */
+} ArgKind;
+
 typedef struct Command {
     const char *name;
     const char *method;
     const char *endpoint;
-    bool takes_file; /* a JSON file argument ("-": stdin) */
+    ArgKind arg;
     const char *help;
 } Command;
 
 static const Command commands[] = {
-    { "ping", "GET", "vmm.ping", false, "show the VMM's version and pid" },
-    { "shutdown-vmm", "PUT", "vmm.shutdown", false, "stop the VM and end the nimbus process" },
-    { "create", "PUT", "vm.create", true, "create a VM from a VmConfig JSON file (- for stdin)" },
-    { "boot", "PUT", "vm.boot", false, "boot the created VM" },
-    { "shutdown", "PUT", "vm.shutdown", false, "stop the VM (it can be booted again)" },
-    { "reboot", "PUT", "vm.reboot", false, "reset the VM" },
-    { "power-button", "PUT", "vm.power-button", false, "press the guest's ACPI power button" },
-    { "pause", "PUT", "vm.pause", false, "pause the VM's vCPUs" },
-    { "resume", "PUT", "vm.resume", false, "resume a paused VM" },
-    { "delete", "PUT", "vm.delete", false, "stop the VM and forget its configuration" },
-    { "info", "GET", "vm.info", false, "show the VM's configuration and state" },
-    { "counters", "GET", "vm.counters", false, "show the devices' I/O counters" },
+    { "ping", "GET", "vmm.ping", ARG_NONE, "show the VMM's version and pid" },
+    { "shutdown-vmm", "PUT", "vmm.shutdown", ARG_NONE, "stop the VM and end the nimbus process" },
+    { "create", "PUT", "vm.create", ARG_FILE, "create a VM from a VmConfig JSON file (- for stdin)" },
+    { "boot", "PUT", "vm.boot", ARG_NONE, "boot the created VM" },
+    { "shutdown", "PUT", "vm.shutdown", ARG_NONE, "stop the VM (it can be booted again)" },
+    { "reboot", "PUT", "vm.reboot", ARG_NONE, "reset the VM" },
+    { "power-button", "PUT", "vm.power-button", ARG_NONE, "press the guest's ACPI power button" },
+    { "pause", "PUT", "vm.pause", ARG_NONE, "pause the VM's vCPUs" },
+    { "resume", "PUT", "vm.resume", ARG_NONE, "resume a paused VM" },
+    { "delete", "PUT", "vm.delete", ARG_NONE, "stop the VM and forget its configuration" },
+    { "info", "GET", "vm.info", ARG_NONE, "show the VM's configuration and state" },
+    { "counters", "GET", "vm.counters", ARG_NONE, "show the devices' I/O counters" },
+    { "snapshot", "PUT", "vm.snapshot", ARG_SNAPSHOT,
+      "write the paused VM to file:///DIR (DIR absent or empty)" },
+    { "restore", "PUT", "vm.restore", ARG_RESTORE,
+      "restore a snapshot into this empty nimbus; the VM is left paused unless resume=on" },
+};
+
+static const char *const arg_names[] = {
+    [ARG_NONE] = "",
+    [ARG_FILE] = "FILE: ",
+    [ARG_SNAPSHOT] = "DESTINATION_URL: ",
+    [ARG_RESTORE] = "SOURCE_URL | source_url=URL[,prefault=on][,resume=on]: ",
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: nimbus-remote --api-socket PATH COMMAND [ARG]\n\nCommands:\n");
     for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-        fprintf(out, "  %-14s %s%s\n", commands[i].name, commands[i].takes_file ? "FILE: " : "",
-                commands[i].help);
+        fprintf(out, "  %-14s %s%s\n", commands[i].name, arg_names[commands[i].arg], commands[i].help);
     fprintf(out, "\nExit status: 0 on success, 1 on an error (the server's message on stderr).\n");
 }
 
@@ -91,6 +109,73 @@ static char *error_message(unsigned status, const char *reason, GBytes *body)
         return g_strdup_printf("%.*s (HTTP %u)", (int)MIN(len, 4096), data, status);
     }
     return g_strdup_printf("HTTP %u %s", status, reason ? reason : "");
+}
+
+static bool parse_on_off(const char *key, const char *v, bool *out, GError **errp)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0)
+        *out = true;
+    else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0)
+        *out = false;
+    else {
+        g_set_error(errp, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s=%s: expected on or off", key, v);
+        return false;
+    }
+    return true;
+}
+
+/* The vm.snapshot / vm.restore body from the command's argument: a bare URL,
+ * or key=value pairs as cloud-hypervisor's ch-remote takes them. */
+static char *url_body(ArgKind kind, const char *arg, GError **errp)
+{
+    const char *url_key = kind == ARG_SNAPSHOT ? "destination_url" : "source_url";
+    const char *url = NULL;
+    bool prefault = false, resume = false;
+    g_auto(GStrv) parts = g_strsplit(arg, ",", -1);
+    if (!strchr(arg, '=') || g_str_has_prefix(arg, "file:")) {
+        url = arg;
+    } else {
+        for (char **p = parts; *p; p++) {
+            char *eq = strchr(*p, '=');
+            if (!eq) {
+                g_set_error(errp, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "'%s' is not key=value", *p);
+                return NULL;
+            }
+            *eq = '\0';
+            const char *k = *p, *v = eq + 1;
+            if (strcmp(k, url_key) == 0)
+                url = v;
+            else if (kind == ARG_RESTORE && strcmp(k, "prefault") == 0) {
+                if (!parse_on_off(k, v, &prefault, errp))
+                    return NULL;
+            } else if (kind == ARG_RESTORE && strcmp(k, "resume") == 0) {
+                if (!parse_on_off(k, v, &resume, errp))
+                    return NULL;
+            } else {
+                g_set_error(errp, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "unknown key '%s'", k);
+                return NULL;
+            }
+        }
+    }
+    if (!url || !*url) {
+        g_set_error(errp, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s is missing", url_key);
+        return NULL;
+    }
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, url_key);
+    json_builder_add_string_value(b, url);
+    if (kind == ARG_RESTORE) {
+        json_builder_set_member_name(b, "prefault");
+        json_builder_add_boolean_value(b, prefault);
+        json_builder_set_member_name(b, "resume");
+        json_builder_add_boolean_value(b, resume);
+    }
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    json_generator_set_root(gen, root);
+    return json_generator_to_data(gen, NULL);
 }
 
 static void print_body(GBytes *body)
@@ -151,21 +236,30 @@ int main(int argc, char **argv)
             cmd = &commands[i];
     if (!cmd)
         return die("unknown command '%s' (see nimbus-remote --help)", argv[1]);
-    int nargs = cmd->takes_file ? 1 : 0;
+    int nargs = cmd->arg != ARG_NONE ? 1 : 0;
     if (argc - 2 != nargs)
-        return die("%s takes %s", cmd->name, nargs ? "one argument: a JSON file" : "no argument");
+        return die("%s takes %s", cmd->name,
+                   cmd->arg == ARG_FILE ? "one argument: a JSON file"
+                   : cmd->arg == ARG_NONE ? "no argument" : "one argument: a file:///DIR URL");
 
     g_autofree char *data = NULL;
     gsize len = 0;
-    if (cmd->takes_file && !read_input(argv[2], &data, &len, &err))
+    if (cmd->arg == ARG_FILE && !read_input(argv[2], &data, &len, &err))
         return die("%s", err->message);
+    if (cmd->arg == ARG_SNAPSHOT || cmd->arg == ARG_RESTORE) {
+        data = url_body(cmd->arg, argv[2], &err);
+        if (!data)
+            return die("%s: %s", cmd->name, err->message);
+        len = strlen(data);
+    }
+    bool resumes = data && cmd->arg == ARG_RESTORE && strstr(data, "\"resume\":true");
 
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path);
     g_autoptr(SoupSession) session =
         soup_session_new_with_options("remote-connectable", addr, "timeout", 60, NULL);
     g_autofree char *url = g_strdup_printf("http://localhost/api/v1/%s", cmd->endpoint);
     g_autoptr(SoupMessage) msg = soup_message_new(cmd->method, url);
-    if (cmd->takes_file) {
+    if (cmd->arg != ARG_NONE) {
         g_autoptr(GBytes) body = g_bytes_new_take(g_steal_pointer(&data), len);
         soup_message_set_request_body_from_bytes(msg, "application/json", body);
     } else if (strcmp(cmd->method, "PUT") == 0) {
@@ -179,6 +273,11 @@ int main(int argc, char **argv)
         g_autofree char *m = error_message(status, soup_message_get_reason_phrase(msg), reply);
         return die("%s: %s", cmd->name, m);
     }
-    print_body(reply);
+    if (cmd->arg == ARG_SNAPSHOT)
+        printf("snapshot written\n");
+    else if (cmd->arg == ARG_RESTORE)
+        printf("VM restored (%s)\n", resumes ? "running" : "paused");
+    else
+        print_body(reply);
     return 0;
 }

@@ -7,7 +7,7 @@
 
 typedef struct CliRaw {
     char *kernel, *initramfs, *cmdline, *cpus, *memory, *serial, *reboot_policy, *log_file;
-    char *console, *rng, *vsock, *balloon, *api_socket;
+    char *console, *rng, *vsock, *balloon, *api_socket, *restore, *shutdown_mode;
     char **disks, **nets; /* repeatable */
     gboolean help, version;
     int verbosity;
@@ -52,6 +52,10 @@ static GOptionContext *make_context(CliRaw *raw)
         { "balloon", 0, 0, G_OPTION_ARG_STRING, &raw->balloon,
           "virtio-balloon: size=SIZE[,deflate_on_oom=on][,free_page_reporting=on]",
           "size=SIZE,..." },
+        { "shutdown-mode", 0, 0, G_OPTION_ARG_STRING, &raw->shutdown_mode,
+          "What the API's vm.shutdown does to a running guest: hard (default; stop it at once) "
+          "or acpi (press its power button, stop it after 30 s)",
+          "hard|acpi" },
         { "reboot-policy", 0, 0, G_OPTION_ARG_STRING, &raw->reboot_policy,
           "What a guest reboot does: exit (default; nimbus exits with status 0) or restart",
           "exit|restart" },
@@ -59,6 +63,10 @@ static GOptionContext *make_context(CliRaw *raw)
           "Serve the cloud-hypervisor REST API on a UNIX socket: path=PATH (created, removed at "
           "exit) or fd=N (already listening)",
           "path=PATH|fd=N" },
+        { "restore", 0, 0, G_OPTION_ARG_STRING, &raw->restore,
+          "Restore the VM of a snapshot instead of booting one: source_url=file:///DIR"
+          "[,prefault=on][,resume=on] (left paused without resume=on)",
+          "source_url=URL,..." },
         { "verbose", 'v', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, (gpointer)count_verbose,
           "More log output (repeat: -v info, -vv debug, -vvv guest errors)", NULL },
         { "log-file", 0, 0, G_OPTION_ARG_FILENAME, &raw->log_file,
@@ -104,6 +112,8 @@ static void raw_clear(CliRaw *r)
     g_free(r->vsock);
     g_free(r->balloon);
     g_free(r->api_socket);
+    g_free(r->restore);
+    g_free(r->shutdown_mode);
     g_strfreev(r->disks);
     g_strfreev(r->nets);
 }
@@ -115,6 +125,7 @@ void cli_options_free(CliOptions *o)
     vm_config_free(o->vm);
     g_free(o->log_file);
     g_free(o->api_socket_path);
+    g_free(o->restore_url);
     g_free(o);
 }
 
@@ -159,6 +170,22 @@ static bool parse_api_socket(const char *text, CliOptions *o, GError **errp)
     return true;
 }
 
+/* --restore source_url=URL[,prefault=on|off][,resume=on|off] */
+static bool parse_restore(const char *text, CliOptions *o, GError **errp)
+{
+    static const char *const keys[] = { "source_url", "prefault", "resume", NULL };
+    g_autoptr(KvList) kv = kvlist_parse(text, keys, errp);
+    if (!kv)
+        return false;
+    if (!kvlist_has(kv, "source_url")) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "source_url= is required");
+        return false;
+    }
+    return kvlist_get_str(kv, "source_url", &o->restore_url, errp) &&
+           kvlist_get_bool(kv, "prefault", &o->restore_prefault, errp) &&
+           kvlist_get_bool(kv, "resume", &o->restore_resume, errp);
+}
+
 CliOptions *cli_parse(int argc, char **argv, GError **errp)
 {
     CliRaw raw = { 0 };
@@ -183,6 +210,16 @@ CliOptions *cli_parse(int argc, char **argv, GError **errp)
     o->log_file = g_strdup(raw.log_file);
     o->show_help = raw.help;
     o->show_version = raw.version;
+    if (raw.shutdown_mode) {
+        if (g_strcmp0(raw.shutdown_mode, "acpi") == 0) {
+            o->acpi_shutdown = true;
+        } else if (g_strcmp0(raw.shutdown_mode, "hard") != 0) {
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                        "--shutdown-mode: '%s' is not hard or acpi", raw.shutdown_mode);
+            ok = FALSE;
+            goto out;
+        }
+    }
     if (raw.api_socket && !parse_api_socket(raw.api_socket, o, errp)) {
         g_prefix_error(errp, "--api-socket: ");
         ok = FALSE;
@@ -191,6 +228,16 @@ CliOptions *cli_parse(int argc, char **argv, GError **errp)
     bool describes_vm = raw.kernel || raw.initramfs || raw.cmdline || raw.cpus || raw.memory ||
                         raw.serial || raw.reboot_policy || raw.console || raw.disks || raw.nets ||
                         raw.rng || raw.vsock || raw.balloon;
+    if (raw.restore) {
+        ok = FALSE;
+        if (describes_vm) {
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                        "--restore: the snapshot describes the VM; give no --kernel, --cpus, --disk, ...");
+            goto out;
+        }
+        APPLY("restore", parse_restore(raw.restore, o, errp));
+        ok = TRUE;
+    }
     if (describes_vm) {
         g_autoptr(VmConfig) vm = vm_config_new_default();
         vm->payload.kernel = g_strdup(raw.kernel);

@@ -12,9 +12,14 @@ typedef struct CliOptions {
     char *log_file;
     bool show_help;
     bool show_version;
+    bool acpi_shutdown; /* --shutdown-mode acpi */
     /* --api-socket path=P | fd=N: at most one is set (path NULL, fd -1: no API). */
     char *api_socket_path;
     int api_socket_fd;
+    /* --restore source_url=URL[,prefault=on][,resume=on] (NULL: none). */
+    char *restore_url;
+    bool restore_prefault;
+    bool restore_resume;
 } CliOptions;
 
 /* argv is not modified. Returns NULL with a one-line error on bad input. */

@@ -21,6 +21,8 @@ typedef enum {
     DEVICE_STAGE_COUNT
 } DeviceStage;
 
+typedef enum { DEVICE_STATE_SAVE, DEVICE_STATE_LOAD } DeviceStateDir;
+
 typedef void (*DeviceCounterFunc)(void *opaque, const char *name, uint64_t value);
 
 typedef struct DeviceOps {
@@ -36,8 +38,19 @@ typedef struct DeviceOps {
     /* Quiesce: after return the device's state is frozen (in-flight I/O done). */
     bool (*pause)(Device *d, GError **errp);
     bool (*resume)(Device *d, GError **errp);
-    /* Declarative state for snapshot/migration (save and load go through it). */
+    /* Declarative state for snapshot/migration (save and load go through it,
+     * migration/device_state.h). NULL only for a device without any state. */
     const StateDesc *state;
+    /* Optional: the device's state lives in a plain struct (state->size bytes)
+     * that `state` describes, not in the device struct itself. SAVE copies
+     * device -> st; LOAD copies st (already validated by state's post_load)
+     * into the paused device and may refuse what does not fit this device
+     * (queue counts, sizes). One function, branching on direction. Without
+     * it, `state` describes the device struct itself. */
+    bool (*state_sync)(Device *d, void *st, DeviceStateDir dir, GError **errp);
+    /* Optional: after every device loaded its state, in stage order
+     * (cross-device fix-ups: IRQ line levels, MSI routes, irqfds). */
+    bool (*post_load_all)(Device *d, GError **errp);
     void (*unrealize)(Device *d);
     /* Optional: report the device's I/O counters (vm.counters) by calling
      * add(opaque, name, value) once per counter. Runs on the control thread

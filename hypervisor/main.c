@@ -1,6 +1,7 @@
 /* nimbus: parse the command line, build the VM, run the control loop.
  * The only file that calls exit() (by returning from main). */
 #include "api/api.h"
+#include "api/vm_snapshot.h"
 #include "arch/arch.h"
 #include "hypervisor/cli.h"
 #include "hypervisor/log.h"
@@ -31,8 +32,8 @@ int main(int argc, char **argv)
         return VMM_EXIT_OK;
     }
     bool has_api = opts->api_socket_path || opts->api_socket_fd >= 0;
-    if (!opts->vm && !has_api) {
-        fprintf(stderr, "nimbus: error: nothing to run: give --kernel PATH or --api-socket "
+    if (!opts->vm && !opts->restore_url && !has_api) {
+        fprintf(stderr, "nimbus: error: nothing to run: give --kernel PATH, --restore or --api-socket "
                         "(see nimbus --help)\n");
         return VMM_EXIT_ERROR;
     }
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
         return fail(err);
 
     Vmm *vmm = vmm_new(arch_machine_ops());
+    vmm_set_snapshot_ops(vmm, &api_snapshot_ops);
     ApiServer *api = NULL;
     int status;
     if (opts->api_socket_path)
@@ -51,10 +53,14 @@ int main(int argc, char **argv)
         status = fail(err);
     } else if (opts->vm && (!vmm_vm_create(vmm, opts->vm, &err) || !vmm_vm_boot(vmm, &err))) {
         status = fail(err);
+    } else if (opts->restore_url && !vmm_vm_restore(vmm, opts->restore_url, opts->restore_prefault,
+                                                    opts->restore_resume, &err)) {
+        status = fail(err);
     } else {
         /* With an API, a stopped guest leaves nimbus running (the VM can be
          * booted again or deleted); without one, nimbus ends with it. */
         vmm_set_exit_with_guest(vmm, !api);
+        vmm_set_acpi_shutdown(vmm, opts->acpi_shutdown);
         vmm_watch_signals(vmm);
         status = vmm_run(vmm);
     }

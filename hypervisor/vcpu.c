@@ -121,6 +121,36 @@ static void handle_io(Vcpu *v, const AccelExit *e)
                            e->is_write);
 }
 
+/* An I/O exit is complete only once the next KVM_RUN has put a read's
+ * value into the guest's register and moved RIP past the instruction; until
+ * then the register state KVM reports is mid-instruction, and a snapshot of
+ * it would run the access again. Before parking, enter KVM_RUN once with
+ * immediate_exit set: KVM finishes the access and returns at once without
+ * running guest code (KVM API documentation, KVM_RUN / immediate_exit). */
+static void complete_io(Vcpu *v)
+{
+    const AccelOps *ops = v->accel->ops;
+    /* An access split into fragments (MMIO across a page) exits once more
+     * per fragment before KVM can finish it. */
+    for (int i = 0; i < 16; i++) {
+        AccelExit e;
+        ops->vcpu_request_exit(v->accel);
+        int r = ops->vcpu_run(v->accel, &e);
+        ops->vcpu_clear_exit_request(v->accel);
+        if (r == 0 && e.reason == ACCEL_EXIT_IO) {
+            handle_io(v, &e);
+        } else if (r == 0 && e.reason == ACCEL_EXIT_MMIO) {
+            addrspace_dispatch(v->host.mmio, &v->mmio_hint, e.addr, e.data, e.size, e.is_write);
+        } else {
+            if (r < 0 || (e.reason != ACCEL_EXIT_INTR && e.reason != ACCEL_EXIT_NONE))
+                g_warning("vCPU %u: completing an I/O access before parking: %s", v->index,
+                          r < 0 ? g_strerror(-r) : "unexpected exit");
+            return;
+        }
+    }
+    g_warning("vCPU %u: an I/O access did not complete before parking", v->index);
+}
+
 static const char *exit_name(AccelExitReason r)
 {
     switch (r) {
@@ -150,6 +180,7 @@ static gpointer vcpu_thread(gpointer opaque)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
     const AccelOps *ops = v->accel->ops;
+    bool io_pending = false; /* the last exit was port I/O or MMIO */
     for (;;) {
         /* Clear the kick before reading the requests: a kick that lands after
          * this point leaves immediate_exit set and KVM_RUN returns at once. */
@@ -158,11 +189,15 @@ static gpointer vcpu_thread(gpointer opaque)
         if (req & REQ_STOP)
             break;
         if (req & REQ_PAUSE) {
+            if (io_pending)
+                complete_io(v);
+            io_pending = false;
             park(v);
             continue;
         }
         AccelExit e;
         int r = ops->vcpu_run(v->accel, &e);
+        io_pending = r == 0 && (e.reason == ACCEL_EXIT_IO || e.reason == ACCEL_EXIT_MMIO);
         if (r < 0) {
             g_autofree char *d = g_strdup_printf("KVM_RUN failed: %s", g_strerror(-r));
             report(v, VCPU_EVENT_FAILED, d);

@@ -30,7 +30,7 @@ struct Vm {
 
 /* The lifecycle, as one table (rows: from, columns: to). */
 static const bool transitions[VM_STATE_COUNT][VM_STATE_COUNT] = {
-    [VM_STATE_CREATED] = { [VM_STATE_RUNNING] = true, [VM_STATE_SHUTDOWN] = true },
+    [VM_STATE_CREATED] = { [VM_STATE_RUNNING] = true, [VM_STATE_PAUSED] = true, [VM_STATE_SHUTDOWN] = true },
     [VM_STATE_RUNNING] = { [VM_STATE_PAUSED] = true, [VM_STATE_SHUTDOWN] = true },
     [VM_STATE_PAUSED] = { [VM_STATE_RUNNING] = true, [VM_STATE_SHUTDOWN] = true },
     [VM_STATE_SHUTDOWN] = { 0 },
@@ -63,7 +63,8 @@ static bool transition(Vm *vm, VmState to, GError **errp)
     return true;
 }
 
-/* start and resume both lead to RUNNING: each also names the state it leaves. */
+/* start and resume both lead to RUNNING, start and pause to PAUSED: each
+ * also names the state it leaves. */
 static bool transition_from(Vm *vm, VmState from, VmState to, GError **errp)
 {
     if (vm->state != from) {
@@ -173,6 +174,31 @@ bool vm_start(Vm *vm, GError **errp)
     return true;
 }
 
+bool vm_start_paused(Vm *vm, GError **errp)
+{
+    if (!transition_from(vm, VM_STATE_CREATED, VM_STATE_PAUSED, errp))
+        return false;
+    for (guint i = 0; i < vm->vcpus->len; i++) {
+        if (!vcpu_start(vm->vcpus->pdata[i], true, errp)) {
+            g_prefix_error(errp, "cannot start vCPU %u: ", i);
+            return false;
+        }
+    }
+    for (guint i = 0; i < vm->vcpus->len; i++)
+        vcpu_wait_parked(vm->vcpus->pdata[i]);
+    /* Devices pause as in vm_pause (descending stage), so that a later
+     * vm_resume finds them in the state it expects. */
+    for (guint i = vm->devices->len; i-- > 0;) {
+        Device *d = vm->devices->pdata[i];
+        if (d->ops->pause && !d->ops->pause(d, errp)) {
+            g_prefix_error(errp, "cannot pause device '%s': ", d->id);
+            return false;
+        }
+    }
+    vm->state = VM_STATE_PAUSED;
+    return true;
+}
+
 static void pause_vcpus(Vm *vm)
 {
     for (guint i = 0; i < vm->vcpus->len; i++)
@@ -183,7 +209,7 @@ static void pause_vcpus(Vm *vm)
 
 bool vm_pause(Vm *vm, GError **errp)
 {
-    if (!transition(vm, VM_STATE_PAUSED, errp))
+    if (!transition_from(vm, VM_STATE_RUNNING, VM_STATE_PAUSED, errp))
         return false;
     /* The protocol: park every vCPU first, then quiesce devices from the
      * last stage to the first; only then is the state frozen. */

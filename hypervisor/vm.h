@@ -3,7 +3,8 @@
  * Everything a device or the machine builder needs is reachable from it;
  * there is no global VM.
  *
- * Lifecycle: CREATED -> RUNNING <-> PAUSED -> SHUTDOWN, with the legal
+ * Lifecycle: CREATED -> RUNNING <-> PAUSED -> SHUTDOWN (and CREATED ->
+ * PAUSED for a restore), with the legal
  * transitions in one table (vm_state_can_transition). Only the control
  * thread calls the lifecycle functions; vCPU and I/O threads report events
  * with vm_request_stop(), which is thread-safe. */
@@ -48,6 +49,10 @@ void vm_free(Vm *vm); /* stops vCPUs, unrealizes devices, frees memory */
 /* Create the vCPUs (boot_vcpus of them); the arch sets them up afterwards. */
 bool vm_create_vcpus(Vm *vm, GError **errp);
 bool vm_start(Vm *vm, GError **errp);   /* CREATED -> RUNNING */
+/* CREATED -> PAUSED: vCPU threads started but parked before their first
+ * instruction, devices paused; vm_resume() runs the guest. A restore loads
+ * the saved state in between. On failure, vm_free() the VM. */
+bool vm_start_paused(Vm *vm, GError **errp);
 bool vm_pause(Vm *vm, GError **errp);   /* RUNNING -> PAUSED */
 bool vm_resume(Vm *vm, GError **errp);  /* PAUSED -> RUNNING */
 bool vm_shutdown(Vm *vm, GError **errp); /* any -> SHUTDOWN: vCPUs stopped */

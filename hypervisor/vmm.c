@@ -7,6 +7,7 @@
 
 struct Vmm {
     const MachineOps *machine;
+    const VmmSnapshotOps *snapshot;
     EventLoop *loop;
     Accel *accel;
     VmConfig *config;
@@ -18,6 +19,8 @@ struct Vmm {
     GSource *signal_sources[3];
     int last_signal;
     GSource *hard_stop_timer; /* armed by a power-button press on SIGTERM */
+    bool acpi_shutdown;         /* vm.shutdown presses the power button first */
+    GSource *shutdown_timer;    /* armed by such a vm.shutdown */
 };
 
 Vmm *vmm_new(const MachineOps *machine)
@@ -63,20 +66,34 @@ bool vmm_vm_create(Vmm *vmm, const VmConfig *cfg, GError **errp)
 
 static void vm_stopped(Vm *vm, VmStopReason reason, const char *detail, void *opaque);
 
-static bool build_and_start(Vmm *vmm, GError **errp)
+/* Open KVM if needed and build a Vm from the stored configuration; not
+ * started. */
+static Vm *build(Vmm *vmm, GError **errp)
 {
     if (!vmm->accel) {
         vmm->accel = accel_open_kvm(errp);
         if (!vmm->accel)
-            return false;
+            return NULL;
     }
     uint32_t limit = vmm->machine->max_vcpus(vmm->accel);
     if (!vm_config_validate(vmm->config, limit, errp))
-        return false;
+        return NULL;
     Vm *vm = vm_new(vmm->accel, vmm->loop, vmm->config, vm_stopped, vmm, errp);
     if (!vm)
+        return NULL;
+    if (!vmm->machine->build(vm, errp)) {
+        vm_free(vm);
+        return NULL;
+    }
+    return vm;
+}
+
+static bool build_and_start(Vmm *vmm, GError **errp)
+{
+    Vm *vm = build(vmm, errp);
+    if (!vm)
         return false;
-    if (!vmm->machine->build(vm, errp) || !vm_start(vm, errp)) {
+    if (!vm_start(vm, errp)) {
         vm_free(vm);
         return false;
     }
@@ -119,18 +136,120 @@ bool vmm_vm_resume(Vmm *vmm, GError **errp)
     return need_vm(vmm, errp) && vm_resume(vmm->vm, errp);
 }
 
+static void stop_vm(Vmm *vmm);
+
+void vmm_set_snapshot_ops(Vmm *vmm, const VmmSnapshotOps *ops)
+{
+    vmm->snapshot = ops;
+}
+
+static bool need_snapshot_ops(Vmm *vmm, GError **errp)
+{
+    if (!vmm->snapshot)
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED, "snapshots are not supported here");
+    return vmm->snapshot != NULL;
+}
+
+bool vmm_vm_snapshot(Vmm *vmm, const char *url, GError **errp)
+{
+    if (!need_vm(vmm, errp) || !need_snapshot_ops(vmm, errp))
+        return false;
+    if (vm_state(vmm->vm) != VM_STATE_PAUSED) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "the VM is %s: pause it before taking a snapshot",
+                    vm_state_name(vm_state(vmm->vm)));
+        return false;
+    }
+    gint64 t0 = g_get_monotonic_time();
+    if (!vmm->snapshot->save(vmm->vm, vmm->machine, url, errp))
+        return false;
+    g_info("snapshot written to %s in %" G_GINT64_FORMAT " ms", url, (g_get_monotonic_time() - t0) / 1000);
+    return true;
+}
+
+bool vmm_vm_restore(Vmm *vmm, const char *url, bool prefault, bool resume, GError **errp)
+{
+    if (vmm->config) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "a VM is already created: restore needs an empty nimbus");
+        return false;
+    }
+    if (!need_snapshot_ops(vmm, errp))
+        return false;
+    gint64 t0 = g_get_monotonic_time();
+    VmConfig *cfg = NULL;
+    void *snap = vmm->snapshot->open(url, &cfg, errp);
+    if (!snap) {
+        g_prefix_error(errp, "cannot restore from %s: ", url);
+        return false;
+    }
+    Vm *vm = NULL;
+    bool ok = vmm_vm_create(vmm, cfg, errp);
+    vm_config_free(cfg);
+    if (ok) {
+        /* Built, vCPUs parked before their first instruction, devices
+         * paused: the state is loaded into a machine that never ran. */
+        vm = build(vmm, errp);
+        ok = vm && vm_start_paused(vm, errp) &&
+             vmm->snapshot->load(snap, vm, vmm->machine, prefault, errp);
+    }
+    vmm->snapshot->close(snap);
+    if (!ok) {
+        g_prefix_error(errp, "cannot restore from %s: ", url);
+        vm_free(vm);
+        vm_config_free(g_steal_pointer(&vmm->config));
+        return false;
+    }
+    vmm->vm = vm;
+    vmm->stopped = false;
+    g_info("VM restored from %s in %" G_GINT64_FORMAT " ms (paused)", url, (g_get_monotonic_time() - t0) / 1000);
+    if (resume && !vm_resume(vm, errp)) {
+        g_prefix_error(errp, "restored, but cannot resume: ");
+        stop_vm(vmm);
+        vm_config_free(g_steal_pointer(&vmm->config));
+        vmm->stopped = false;
+        return false;
+    }
+    return true;
+}
+
 /* Tear the running VM down; the configuration stays. */
 static void stop_vm(Vmm *vmm)
 {
     vm_free(g_steal_pointer(&vmm->vm));
     evloop_remove(g_steal_pointer(&vmm->hard_stop_timer));
+    evloop_remove(g_steal_pointer(&vmm->shutdown_timer));
     vmm->stopped = true;
+}
+
+void vmm_set_acpi_shutdown(Vmm *vmm, bool on)
+{
+    vmm->acpi_shutdown = on;
+}
+
+static gboolean on_shutdown_timeout(gpointer opaque)
+{
+    Vmm *vmm = opaque;
+    vmm->shutdown_timer = NULL;
+    g_warning("the guest did not power off within %u s of vm.shutdown's power button: "
+              "stopping it",
+              VMM_POWER_BUTTON_TIMEOUT_S);
+    stop_vm(vmm);
+    return G_SOURCE_REMOVE;
 }
 
 bool vmm_vm_shutdown(Vmm *vmm, GError **errp)
 {
     if (!need_vm(vmm, errp))
         return false;
+    /* With --shutdown-mode acpi (libvirt's "virsh shutdown" sends vm.shutdown)
+     * a running guest is asked first; it is stopped if it does not comply. */
+    if (vmm->acpi_shutdown && !vmm->shutdown_timer && vm_state(vmm->vm) == VM_STATE_RUNNING &&
+        vmm->machine->power_button && vmm->machine->power_button(vmm->vm)) {
+        g_message("vm.shutdown: pressed the guest's power button; stopping it in %u s",
+                  VMM_POWER_BUTTON_TIMEOUT_S);
+        vmm->shutdown_timer =
+            evloop_add_timer(vmm->loop, VMM_POWER_BUTTON_TIMEOUT_S * 1000, on_shutdown_timeout, vmm);
+        return true;
+    }
     stop_vm(vmm);
     return true;
 }

@@ -19,7 +19,35 @@ typedef struct MachineOps {
     bool (*build)(Vm *vm, GError **errp);
     /* Press the guest's power button; false if the machine has none. */
     bool (*power_button)(Vm *vm);
+    /* Snapshot and migration of the machine's own state: vCPUs and the
+     * accelerator's in-kernel devices (irqchip, timers, clock); devices on
+     * the device list are saved separately (migration/device_state.h).
+     * Optional (NULL: the machine cannot be saved). The VM is paused.
+     * save_state appends the machine's sections (x86_64: "vcpu0".."vcpuN-1",
+     * "x86-vm") to `stream`, begun with state_stream_begin() and finished by
+     * the caller (migration/stream.h). */
+    bool (*save_state)(Vm *vm, GByteArray *stream, GError **errp);
+    /* Load a complete stream holding exactly the sections save_state wrote
+     * into a VM freshly built from the same config (vCPUs not run yet or
+     * parked) and put them into the accelerator. On failure the VM is
+     * half-loaded and must be discarded. */
+    bool (*load_state)(Vm *vm, const uint8_t *buf, size_t len, GError **errp);
 } MachineOps;
+
+/* Snapshot storage (vm.snapshot, vm.restore, --restore), injected like
+ * MachineOps: the core knows neither the on-disk format (migration/) nor
+ * the configuration's JSON (api/). api/vm_snapshot.c provides the one
+ * implementation. url: "file:///DIR". */
+typedef struct VmmSnapshotOps {
+    /* Write the paused vm (config, machine and device state, memory) to url. */
+    bool (*save)(Vm *vm, const MachineOps *machine, const char *url, GError **errp);
+    /* Open and validate the snapshot at url; *cfg gets its configuration.
+     * Returns a handle for load/close, NULL on error. */
+    void *(*open)(const char *url, VmConfig **cfg, GError **errp);
+    /* Load memory and state into vm, built from *cfg, paused, never run. */
+    bool (*load)(void *snap, Vm *vm, const MachineOps *machine, bool prefault, GError **errp);
+    void (*close)(void *snap);
+} VmmSnapshotOps;
 
 /* How long a guest has to power off after SIGTERM pressed its power button. */
 #define VMM_POWER_BUTTON_TIMEOUT_S 30
@@ -52,6 +80,17 @@ bool vmm_vm_power_button(Vmm *vmm, GError **errp);
 /* vm.delete: shut the VM down if it runs and forget its configuration.
  * Succeeds (doing nothing) when no VM is created. */
 bool vmm_vm_delete(Vmm *vmm, GError **errp);
+/* Set the snapshot storage (without it vm.snapshot/vm.restore are
+ * unsupported). */
+void vmm_set_snapshot_ops(Vmm *vmm, const VmmSnapshotOps *ops);
+/* vm.snapshot: write the VM, which must be Paused, to url (file:///DIR; DIR
+ * must not exist or be empty). The VM stays paused. */
+bool vmm_vm_snapshot(Vmm *vmm, const char *url, GError **errp);
+/* vm.restore: on a Vmm without a VM, create and build the VM the snapshot
+ * at url describes, load its memory (prefault: populate every page) and
+ * state, and leave it Paused, or Running with resume. On any error the
+ * half-built VM is torn down and no VM is left created. */
+bool vmm_vm_restore(Vmm *vmm, const char *url, bool prefault, bool resume, GError **errp);
 /* Current VM (NULL before boot / after shutdown) and configuration. */
 Vm *vmm_vm(Vmm *vmm);
 const VmConfig *vmm_vm_config(Vmm *vmm);
@@ -66,6 +105,10 @@ void vmm_set_accel(Vmm *vmm, Accel *accel);
 /* When set (command-line VMs without an API), the process exits once the
  * guest has stopped for good. */
 void vmm_set_exit_with_guest(Vmm *vmm, bool on);
+/* vm.shutdown of a running guest presses its power button and stops it only
+ * if it has not powered off after VMM_POWER_BUTTON_TIMEOUT_S (default off:
+ * an immediate stop, as cloud-hypervisor does). */
+void vmm_set_acpi_shutdown(Vmm *vmm, bool on);
 /* SIGTERM presses the guest's power button (hard stop after
  * VMM_POWER_BUTTON_TIMEOUT_S or on a second signal); SIGINT/SIGHUP stop the
  * VM at once and end the loop with 128+signal. */

@@ -135,3 +135,38 @@ void pci_device_reset(PciDevice *pd);
  * addresses freed), MSI-X released. For DeviceOps.unrealize; accepts a
  * device that was never (fully) initialized. */
 void pci_device_cleanup(PciDevice *pd);
+
+/* ---- state (pci_state.c) ----------------------------------------------------
+ * A PCI function's state: the 4 KiB configuration space (BAR addresses,
+ * COMMAND decode bits, capabilities incl. the MSI-X control word), the INTx
+ * level the device drives, and the MSI-X table and PBA (pending bits). Which
+ * BARs are mapped where is derived from the config space on load, like the
+ * BAR sizes and kinds, which come from the device's realize. Device models
+ * embed PciDeviceState in their own state struct (STATE_STRUCT with
+ * &pci_device_state) and call the two helpers below. */
+#define PCI_STATE_MSIX_MAX 2048u /* the PCI limit */
+
+typedef struct PciMsixVectorState {
+    uint32_t addr_lo, addr_hi, data, ctrl;
+    bool pending;
+} PciMsixVectorState;
+
+typedef struct PciDeviceState {
+    uint8_t config[PCI_CONFIG_SIZE];
+    bool intx_level;
+    uint16_t msix_count; /* the device's vector count, 0 without MSI-X */
+    PciMsixVectorState msix[PCI_STATE_MSIX_MAX];
+} PciDeviceState;
+
+extern const StateDesc pci_device_state;
+
+/* SAVE: pd -> st. LOAD (device paused, st validated): take the guest-writable
+ * bits of the config space (read-only bits stay as this side's realize built
+ * them), re-map the BARs per COMMAND decode and the BAR registers, restore
+ * the MSI-X table, PBA and enable/mask bits; refuses an MSI-X vector count
+ * that differs from this device's. Nothing is signalled: call
+ * pci_device_post_load() once every device is loaded. */
+bool pci_device_state_sync(PciDevice *pd, PciDeviceState *st, DeviceStateDir dir, GError **errp);
+/* After all devices loaded: drive INTx at the loaded level, re-program MSI
+ * routes of vectors with irqfds and deliver pending unmasked vectors. */
+void pci_device_post_load(PciDevice *pd);

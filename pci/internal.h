@@ -25,3 +25,10 @@ bool pci_msix_bar_write(PciMsix *m, unsigned bar, uint64_t offset, uint64_t valu
 void pci_msix_config_written(PciMsix *m, uint32_t offset, unsigned size);
 void pci_msix_reset(PciMsix *m);
 void pci_msix_free(PciMsix *m);
+
+/* msix.c, for pci_state.c: copy the table and PBA (and, on LOAD, the
+ * enable/mask bits from the config space, already loaded) without
+ * signalling anything; post_load re-syncs every vector (routes, irqfds,
+ * pending delivery). */
+bool pci_msix_state_sync(PciMsix *m, PciDeviceState *st, DeviceStateDir dir, GError **errp);
+void pci_msix_post_load(PciMsix *m);

@@ -476,3 +476,51 @@ bool pci_msix_vector_gsi(PciDevice *pd, unsigned vector, uint32_t *gsi)
     g_mutex_unlock(&m->lock);
     return has;
 }
+
+/* ---- state ------------------------------------------------------------------ */
+
+bool pci_msix_state_sync(PciMsix *m, PciDeviceState *st, DeviceStateDir dir, GError **errp)
+{
+    if (dir == DEVICE_STATE_LOAD && st->msix_count != m->n) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                    "MSI-X: %u vectors in the state, the device has %u", st->msix_count, m->n);
+        return false;
+    }
+    g_assert(m->n <= PCI_STATE_MSIX_MAX);
+    g_mutex_lock(&m->lock);
+    if (dir == DEVICE_STATE_SAVE) {
+        st->msix_count = (uint16_t)m->n;
+        for (unsigned i = 0; i < m->n; i++) {
+            const MsixVector *v = &m->vec[i];
+            st->msix[i] = (PciMsixVectorState){ .addr_lo = v->addr_lo, .addr_hi = v->addr_hi,
+                                                .data = v->data, .ctrl = v->ctrl,
+                                                .pending = v->pending };
+        }
+    } else {
+        uint16_t flags = pci_config_get16(&m->pd->config, m->cap + PCI_MSIX_FLAGS);
+        m->enabled = flags & PCI_MSIX_FLAGS_ENABLE;
+        m->function_masked = flags & PCI_MSIX_FLAGS_MASKALL;
+        for (unsigned i = 0; i < m->n; i++) {
+            MsixVector *v = &m->vec[i];
+            const PciMsixVectorState *s = &st->msix[i];
+            v->addr_lo = s->addr_lo;
+            v->addr_hi = s->addr_hi;
+            v->data = s->data;
+            v->ctrl = s->ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT;
+            v->pending = s->pending;
+            v->route_stale = v->irqfd != NULL;
+        }
+    }
+    g_mutex_unlock(&m->lock);
+    return true;
+}
+
+void pci_msix_post_load(PciMsix *m)
+{
+    g_mutex_lock(&m->lock);
+    for (unsigned i = 0; i < m->n; i++) {
+        m->vec[i].route_stale = m->vec[i].irqfd != NULL;
+        vector_sync(m, &m->vec[i]);
+    }
+    g_mutex_unlock(&m->lock);
+}

@@ -11,6 +11,7 @@
 #include "arch/x86_64/mptable.h"
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/regs.h"
+#include "arch/x86_64/vm_state.h"
 #include "devices/acpi/ged.h"
 #include "devices/misc/i8042.h"
 #include "devices/misc/port_sink.h"
@@ -281,6 +282,8 @@ static const MachineOps machine_ops = {
     .max_vcpus = machine_max_vcpus,
     .build = machine_build,
     .power_button = machine_power_button,
+    .save_state = x86_machine_state_save,
+    .load_state = x86_machine_state_load,
 };
 
 const MachineOps *arch_machine_ops(void)

@@ -110,11 +110,42 @@ static void ged_unrealize(Device *d)
     ratelimit_clear(&g->rl);
 }
 
+/* ---- state (the description is in ged_state.c) ------------------------- */
+
+static bool ged_state_sync(Device *d, void *opaque, DeviceStateDir dir, GError **errp)
+{
+    Ged *g = DEVICE_CAST(Ged, d);
+    GedState *st = opaque;
+    g_mutex_lock(&g->lock);
+    if (dir == DEVICE_STATE_SAVE)
+        st->events = g->events;
+    else
+        g->events = st->events;
+    g_mutex_unlock(&g->lock);
+    return true;
+}
+
+/* The GED interrupt is an edge: pulse it again for events the guest had not
+ * read yet (it may have missed the edge the source sent). */
+static bool ged_post_load_all(Device *d, GError **errp)
+{
+    Ged *g = DEVICE_CAST(Ged, d);
+    g_mutex_lock(&g->lock);
+    bool pending = g->events != 0;
+    g_mutex_unlock(&g->lock);
+    if (pending)
+        irq_line_pulse(vm_irq(d->vm), g->gsi);
+    return true;
+}
+
 const DeviceOps ged_ops = {
     .type = "acpi-ged",
     .instance_size = sizeof(Ged),
     .stage = DEVICE_STAGE_PLATFORM,
     .realize = ged_realize,
     .reset = ged_reset,
+    .state = &ged_state,
+    .state_sync = ged_state_sync,
+    .post_load_all = ged_post_load_all,
     .unrealize = ged_unrealize,
 };

@@ -36,3 +36,10 @@ extern const DeviceOps ged_ops;
 /* Press the power button: latch the event and pulse the GED interrupt.
  * Thread-safe. */
 void ged_press_power_button(Device *ged);
+
+/* The GED's state (ged_state.c): the pending event bits not yet read. */
+typedef struct GedState {
+    uint8_t events;
+} GedState;
+
+extern const StateDesc ged_state;

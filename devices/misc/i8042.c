@@ -49,7 +49,7 @@ enum {
     CMD_PULSE_FIRST = 0xf0,   /* 0xf0..0xff: pulse output port bits 0-3 low */
 };
 
-#define OUT_QUEUE 8
+#define OUT_QUEUE I8042_OUT_QUEUE
 
 typedef struct I8042 {
     Device dev;
@@ -269,11 +269,40 @@ static void i8042_unrealize(Device *d)
     g_mutex_clear(&s->lock);
 }
 
+/* ---- state (the description is in i8042_state.c) ----------------------- */
+
+static bool i8042_state_sync(Device *d, void *opaque, DeviceStateDir dir, GError **errp)
+{
+    I8042 *s = DEVICE_CAST(I8042, d);
+    I8042State *st = opaque;
+    g_mutex_lock(&s->lock);
+    if (dir == DEVICE_STATE_SAVE) {
+        *st = (I8042State){
+            .ctr = s->ctr, .outport = s->outport, .pending_cmd = s->pending_cmd,
+            .last_was_cmd = s->last_was_cmd, .out_count = (uint8_t)s->out_count,
+        };
+        for (unsigned i = 0; i < s->out_count; i++)
+            st->out[i] = s->out[(s->out_head + i) % OUT_QUEUE];
+    } else {
+        s->ctr = st->ctr;
+        s->outport = st->outport;
+        s->pending_cmd = st->pending_cmd;
+        s->last_was_cmd = st->last_was_cmd;
+        s->out_head = s->out_count = 0;
+        for (unsigned i = 0; i < st->out_count && i < OUT_QUEUE; i++)
+            out_push(s, st->out[i]);
+    }
+    g_mutex_unlock(&s->lock);
+    return true;
+}
+
 const DeviceOps i8042_ops = {
     .type = "i8042",
     .instance_size = sizeof(I8042),
     .stage = DEVICE_STAGE_PLATFORM,
     .realize = i8042_realize,
     .reset = i8042_reset,
+    .state = &i8042_state,
+    .state_sync = i8042_state_sync,
     .unrealize = i8042_unrealize,
 };

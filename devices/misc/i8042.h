@@ -13,3 +13,15 @@ typedef struct I8042Config {
 } I8042Config;
 
 extern const DeviceOps i8042_ops;
+
+/* The controller's state (i8042_state.c): command byte, output port, a
+ * command waiting for its data byte, and the output queue in order. */
+#define I8042_OUT_QUEUE 8
+typedef struct I8042State {
+    uint8_t ctr, outport, pending_cmd;
+    bool last_was_cmd;
+    uint8_t out_count; /* <= I8042_OUT_QUEUE */
+    uint8_t out[I8042_OUT_QUEUE];
+} I8042State;
+
+extern const StateDesc i8042_state;

@@ -57,5 +57,6 @@ const DeviceOps port_sink_ops = {
     .instance_size = sizeof(PortSink),
     .stage = DEVICE_STAGE_PLATFORM,
     .realize = port_sink_realize,
+    .state = &port_sink_state,
     .unrealize = port_sink_unrealize,
 };

@@ -13,3 +13,7 @@ typedef struct PortSinkConfig {
 } PortSinkConfig;
 
 extern const DeviceOps port_sink_ops;
+
+/* A port sink has no state: its description (port_sink_state.c) has no
+ * fields, so its section only says the device exists on both sides. */
+extern const StateDesc port_sink_state;

@@ -17,6 +17,8 @@
 
 #include "hypervisor/vm.h"
 
+#include <string.h>
+
 enum {
     RTC_SECONDS = 0x00,
     RTC_MINUTES = 0x02,
@@ -360,11 +362,53 @@ static void cmos_rtc_unrealize(Device *d)
     g_mutex_clear(&s->lock);
 }
 
+/* ---- state (the description is in cmos_rtc_state.c) -------------------- */
+
+static bool cmos_rtc_state_sync(Device *d, void *opaque, DeviceStateDir dir, GError **errp)
+{
+    CmosRtc *s = DEVICE_CAST(CmosRtc, d);
+    CmosRtcState *st = opaque;
+    G_STATIC_ASSERT(sizeof st->ram == sizeof s->ram);
+    g_mutex_lock(&s->lock);
+    if (dir == DEVICE_STATE_SAVE) {
+        *st = (CmosRtcState){
+            .index = s->index, .offset_s = s->offset_s, .last_c_read_s = s->last_c_read_s,
+            .frozen = s->frozen,
+        };
+        memcpy(st->ram, s->ram, sizeof st->ram);
+        if (s->frozen) {
+            st->frozen_sec = (uint8_t)s->frozen_tm.tm_sec;
+            st->frozen_min = (uint8_t)s->frozen_tm.tm_min;
+            st->frozen_hour = (uint8_t)s->frozen_tm.tm_hour;
+            st->frozen_mday = (uint8_t)s->frozen_tm.tm_mday;
+            st->frozen_mon = (uint8_t)(s->frozen_tm.tm_mon + 1);
+            st->frozen_year = (uint16_t)(s->frozen_tm.tm_year + 1900);
+        }
+    } else {
+        s->index = st->index;
+        memcpy(s->ram, st->ram, sizeof s->ram);
+        s->offset_s = st->offset_s;
+        s->last_c_read_s = st->last_c_read_s;
+        s->frozen = st->frozen;
+        memset(&s->frozen_tm, 0, sizeof s->frozen_tm);
+        s->frozen_tm.tm_sec = st->frozen_sec;
+        s->frozen_tm.tm_min = st->frozen_min;
+        s->frozen_tm.tm_hour = st->frozen_hour;
+        s->frozen_tm.tm_mday = st->frozen_mday;
+        s->frozen_tm.tm_mon = st->frozen_mon - 1;
+        s->frozen_tm.tm_year = st->frozen_year - 1900;
+    }
+    g_mutex_unlock(&s->lock);
+    return true;
+}
+
 const DeviceOps cmos_rtc_ops = {
     .type = "cmos-rtc",
     .instance_size = sizeof(CmosRtc),
     .stage = DEVICE_STAGE_PLATFORM,
     .realize = cmos_rtc_realize,
     .reset = cmos_rtc_reset,
+    .state = &cmos_rtc_state,
+    .state_sync = cmos_rtc_state_sync,
     .unrealize = cmos_rtc_unrealize,
 };

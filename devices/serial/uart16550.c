@@ -66,7 +66,7 @@ enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_S
 #define MSR_RI 0x40
 #define MSR_DCD 0x80
 
-#define RX_FIFO_SIZE 16
+#define RX_FIFO_SIZE UART16550_RX_FIFO_SIZE
 #define DIVISOR_RESET 12 /* 9600 baud from the 1.8432 MHz clock */
 
 typedef struct Uart16550 {
@@ -424,11 +424,65 @@ static void uart16550_unrealize(Device *d)
     g_mutex_clear(&s->lock);
 }
 
+/* ---- state (the description is in uart16550_state.c) ------------------- */
+
+static bool uart16550_state_sync(Device *d, void *opaque, DeviceStateDir dir, GError **errp)
+{
+    Uart16550 *s = DEVICE_CAST(Uart16550, d);
+    Uart16550State *st = opaque;
+    g_mutex_lock(&s->lock);
+    if (dir == DEVICE_STATE_SAVE) {
+        *st = (Uart16550State){
+            .ier = s->ier, .lcr = s->lcr, .mcr = s->mcr, .scr = s->scr, .dll = s->dll,
+            .dlm = s->dlm, .fcr = s->fcr, .lsr_errors = s->lsr_errors, .msr = s->msr,
+            .thri_pending = s->thri_pending, .rx_count = (uint8_t)s->rx_count,
+        };
+        for (unsigned i = 0; i < s->rx_count; i++)
+            st->rx[i] = s->rx[(s->rx_head + i) % RX_FIFO_SIZE];
+    } else {
+        s->ier = st->ier & IER_MASK;
+        s->lcr = st->lcr;
+        s->mcr = st->mcr & MCR_MASK;
+        s->scr = st->scr;
+        s->dll = st->dll;
+        s->dlm = st->dlm;
+        s->fcr = st->fcr & (FCR_ENABLE | FCR_TRIGGER);
+        s->lsr_errors = st->lsr_errors & LSR_OE;
+        s->msr = st->msr;
+        s->thri_pending = st->thri_pending;
+        rx_clear(s);
+        /* Without FIFOs only one byte fits: keep the oldest (the rest
+         * could not have been received). */
+        unsigned n = MIN((unsigned)st->rx_count, rx_capacity(s));
+        for (unsigned i = 0; i < n; i++)
+            rx_push(s, st->rx[i]);
+    }
+    g_mutex_unlock(&s->lock);
+    return true;
+}
+
+/* After every device loaded: drive the IRQ line the registers imply. */
+static bool uart16550_post_load_all(Device *d, GError **errp)
+{
+    Uart16550 *s = DEVICE_CAST(Uart16550, d);
+    g_mutex_lock(&s->lock);
+    s->irq_level = false;
+    update_irq(s);
+    bool wake = rx_take_wakeup(s);
+    g_mutex_unlock(&s->lock);
+    if (wake)
+        chardev_accept_input(s->chr);
+    return true;
+}
+
 const DeviceOps uart16550_ops = {
     .type = "uart16550",
     .instance_size = sizeof(Uart16550),
     .stage = DEVICE_STAGE_PLATFORM,
     .realize = uart16550_realize,
     .reset = uart16550_reset,
+    .state = &uart16550_state,
+    .state_sync = uart16550_state_sync,
+    .post_load_all = uart16550_post_load_all,
     .unrealize = uart16550_unrealize,
 };

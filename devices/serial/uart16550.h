@@ -13,3 +13,16 @@ typedef struct Uart16550Config {
 } Uart16550Config;
 
 extern const DeviceOps uart16550_ops;
+
+/* The UART's state (uart16550_state.c): the registers and the receive FIFO
+ * in order (rx[0] is the next byte the guest reads). The IRQ level is not
+ * state: it is recomputed after load. */
+#define UART16550_RX_FIFO_SIZE 16
+typedef struct Uart16550State {
+    uint8_t ier, lcr, mcr, scr, dll, dlm, fcr, lsr_errors, msr;
+    bool thri_pending;
+    uint8_t rx_count; /* <= UART16550_RX_FIFO_SIZE */
+    uint8_t rx[UART16550_RX_FIFO_SIZE];
+} Uart16550State;
+
+extern const StateDesc uart16550_state;

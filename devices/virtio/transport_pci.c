@@ -632,3 +632,35 @@ void virtio_pci_interrupt(VirtioDevice *vdev, int q)
     pci_device_set_intx(pd, true);
     g_mutex_unlock(&t->isr_lock);
 }
+
+void virtio_pci_state_sync(VirtioDevice *vdev, VirtioState *st, DeviceStateDir dir)
+{
+    VirtioTransport *t = vdev->transport;
+    g_mutex_lock(&t->lock);
+    if (dir == DEVICE_STATE_SAVE) {
+        st->device_feature_select = t->device_feature_select;
+        st->driver_feature_select = t->driver_feature_select;
+        st->queue_select = t->queue_select;
+        st->msix_config = load16(&t->msix_config);
+        for (unsigned i = 0; i < vdev->info.num_queues; i++)
+            st->queues[i].vector = load16(&t->queue_vector[i]);
+    } else {
+        t->device_feature_select = st->device_feature_select;
+        t->driver_feature_select = st->driver_feature_select;
+        t->queue_select = st->queue_select;
+        /* A vector the function does not have means "none", as for a
+         * guest write of one. */
+        store16(&t->msix_config, st->msix_config < t->nvectors ? st->msix_config : VIRTIO_NO_VECTOR);
+        for (unsigned i = 0; i < vdev->info.num_queues; i++) {
+            uint16_t v = st->queues[i].vector;
+            store16(&t->queue_vector[i], v < t->nvectors ? v : VIRTIO_NO_VECTOR);
+        }
+    }
+    g_mutex_unlock(&t->lock);
+    g_mutex_lock(&t->isr_lock);
+    if (dir == DEVICE_STATE_SAVE)
+        st->isr = t->isr;
+    else
+        t->isr = st->isr & (ISR_QUEUE | ISR_CONFIG);
+    g_mutex_unlock(&t->isr_lock);
+}

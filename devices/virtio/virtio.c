@@ -7,9 +7,11 @@
 
 #include "hypervisor/error.h"
 #include "hypervisor/vm.h"
+#include "migration/state.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -542,4 +544,68 @@ GuestMemory *virtio_device_memory(VirtioDevice *vdev)
 EventLoop *virtio_device_io_loop(VirtioDevice *vdev)
 {
     return core(vdev)->io;
+}
+
+/* ---- state (the descriptions are in virtio_state.c) ---------------------- */
+
+bool virtio_core_state_sync(VirtioDevice *vdev, VirtioState *st, DeviceStateDir dir, GError **errp)
+{
+    VirtioCore *c = core(vdev);
+    unsigned nq = vdev->info.num_queues;
+    g_assert(nq <= VIRTIO_STATE_QUEUES_MAX);
+    if (dir == DEVICE_STATE_SAVE) {
+        g_mutex_lock(&c->lock);
+        st->status = c->status;
+        st->config_generation = c->config_generation;
+        st->guest_features = c->guest_features;
+        st->features = c->features;
+        st->num_queues = (uint16_t)nq;
+        for (unsigned i = 0; i < nq; i++)
+            memcpy(st->queues[i].addr, c->q[i].addr, sizeof st->queues[i].addr);
+        g_mutex_unlock(&c->lock);
+        /* The device is paused: the I/O loop does not touch the queues. */
+        for (unsigned i = 0; i < nq; i++)
+            virtq_save(&vdev->queues[i], &st->queues[i].vq);
+        return true;
+    }
+    if (st->num_queues != nq) {
+        g_set_error(errp, STATE_ERROR, STATE_ERROR_INVALID, "%u queues in the state, the device has %u",
+                    st->num_queues, nq);
+        return false;
+    }
+    uint64_t offered = virtio_core_host_features(vdev);
+    if ((st->features & ~offered) || (st->guest_features & ~offered)) {
+        g_set_error(errp, STATE_ERROR, STATE_ERROR_INVALID,
+                    "features 0x%" G_GINT64_MODIFIER "x not offered by this device", st->features);
+        return false;
+    }
+    g_mutex_lock(&c->lock);
+    c->guest_features = st->guest_features;
+    c->features = st->features;
+    c->config_generation = st->config_generation;
+    __atomic_store_n(&c->status, st->status, __ATOMIC_RELEASE);
+    for (unsigned i = 0; i < nq; i++)
+        memcpy(c->q[i].addr, st->queues[i].addr, sizeof c->q[i].addr);
+    g_mutex_unlock(&c->lock);
+    for (unsigned i = 0; i < nq; i++) {
+        VirtqStatus vs = virtq_load(&vdev->queues[i], &st->queues[i].vq);
+        if (vs != VIRTQ_OK) {
+            g_set_error(errp, STATE_ERROR, STATE_ERROR_INVALID, "queue %u: %s", i, virtq_strerror(vs));
+            return false;
+        }
+    }
+    if (!(st->status & VIRTIO_STATUS_DRIVER_OK) || (st->status & VIRTIO_STATUS_NEEDS_RESET))
+        return true;
+    ActivateCall a = { .vdev = vdev };
+    evloop_run_sync(c->io, activate_on_io, &a);
+    if (!a.ok) {
+        if (a.err)
+            g_propagate_prefixed_error(errp, a.err, "activation: ");
+        else
+            g_set_error(errp, STATE_ERROR, STATE_ERROR_INVALID, "activation failed");
+        return false;
+    }
+    if (!g_atomic_int_get(&c->paused))
+        kick_all(vdev); /* not paused (tests): else resume kicks */
+    return true;
 }

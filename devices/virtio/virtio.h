@@ -142,3 +142,62 @@ void virtio_notify_config(VirtioDevice *vdev);
 void virtio_device_set_needs_reset(VirtioDevice *vdev, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 #define VIRTIO_DEVICE(d) ((VirtioDevice *)(void *)(d))
+
+/* ---- state (virtio_state.c) -------------------------------------------------
+ * What every virtio device carries (Firecracker's VirtioDeviceState idea, our
+ * own layout): the PCI function, device status, the driver's and the
+ * negotiated features, config_generation, the transport's selectors, config
+ * and per-queue MSI-X vectors and ISR, and every queue: its VirtqState (size,
+ * rings, ready, next avail index, used index) plus the ring addresses the
+ * driver staged. A device model embeds VirtioState first in its own state
+ * struct (STATE_STRUCT with &virtio_state) and calls the helpers below from
+ * its DeviceOps.state_sync / post_load_all.
+ *
+ * In-flight work is not state: DeviceOps.pause completes (virtio-blk) or
+ * gives back (virtio_unpop) every popped chain, so a queue's last_avail_idx
+ * is exactly where the destination resumes. */
+#define VIRTIO_STATE_QUEUES_MAX 130u /* virtio-net: 64 pairs + control, with room */
+
+typedef struct VirtioQueueState {
+    VirtqState vq;
+    uint64_t addr[3]; /* staged desc/driver/device addresses (VirtioQueueAddr) */
+    uint16_t vector;  /* MSI-X vector, VIRTIO_NO_VECTOR (0xffff) for none */
+} VirtioQueueState;
+
+typedef struct VirtioState {
+    PciDeviceState pci;
+    uint8_t status;
+    uint8_t config_generation;
+    uint64_t guest_features; /* as the driver wrote them */
+    uint64_t features;       /* negotiated (FEATURES_OK accepted) */
+    uint32_t device_feature_select, driver_feature_select;
+    uint16_t queue_select;
+    uint16_t msix_config;
+    uint8_t isr;
+    uint16_t num_queues; /* <= VIRTIO_STATE_QUEUES_MAX; must equal the device's */
+    VirtioQueueState queues[VIRTIO_STATE_QUEUES_MAX];
+} VirtioState;
+
+extern const StateDesc virtio_state;
+extern const StateDesc virtq_state;
+
+/* SAVE: the paused device -> st. LOAD: st (validated) -> the paused device,
+ * which was reset: refuses a queue count, feature set or queue layout this
+ * device cannot take; re-enables the queues (virtq_load) and, for a driver
+ * that had reached DRIVER_OK, activates the device model again (its
+ * activate callback) without kicking anything: resume does. */
+bool virtio_device_state_sync(VirtioDevice *vdev, VirtioState *st, DeviceStateDir dir, GError **errp);
+/* After every device loaded: INTx level, MSI-X routes, irqfds re-armed. */
+bool virtio_device_post_load(VirtioDevice *vdev, GError **errp);
+
+/* The state struct of a device with nothing beyond the core (rng, blk,
+ * console): its description is STATE_STRUCT(VirtioCoreOnlyState, common, ...)
+ * and these two go straight into its DeviceOps (.state_sync,
+ * .post_load_all). Devices with more state call virtio_device_state_sync and
+ * virtio_device_post_load from their own hooks. */
+typedef struct VirtioCoreOnlyState {
+    VirtioState common;
+} VirtioCoreOnlyState;
+
+bool virtio_device_state_sync_hook(Device *d, void *st, DeviceStateDir dir, GError **errp);
+bool virtio_device_post_load_all(Device *d, GError **errp);

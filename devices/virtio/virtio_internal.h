@@ -83,3 +83,12 @@ void virtio_pci_reset(VirtioDevice *vdev, bool function_reset);
 void virtio_pci_activate(VirtioDevice *vdev);
 /* Raise the interrupt of queue q, or the configuration interrupt (q < 0). */
 void virtio_pci_interrupt(VirtioDevice *vdev, int q);
+
+/* ---- state (virtio_state.c) ---- */
+
+/* Core part: status, features, config generation, queues (virtq_save/load)
+ * and their staged addresses; on LOAD it also re-activates the device model
+ * when the state has DRIVER_OK. */
+bool virtio_core_state_sync(VirtioDevice *vdev, VirtioState *st, DeviceStateDir dir, GError **errp);
+/* Transport part: selectors, vectors, ISR. */
+void virtio_pci_state_sync(VirtioDevice *vdev, VirtioState *st, DeviceStateDir dir);

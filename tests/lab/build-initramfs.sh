@@ -111,9 +111,10 @@ lab_build_l1_base() {
 # NIMBUS_REMOTE_BIN: its CLI client, as /usr/bin/nimbus-remote.
 # NIMBUS_LAB_FILES: "HOSTPATH:L1PATH ..." extra files for the scenario.
 # NIMBUS_LAB_TREES: "HOSTDIR:L1DIR ..." directory trees copied whole, plus
-# the libraries (ldd) of every ELF program or library in them.
+# the libraries (ldd) of every ELF program or library in them (the tree's own
+# library directories are searched too: not every program has a RUNPATH).
 lab_build_l1_run() {
-    local root=$1/l1run script=$2 out=$3 f t
+    local root=$1/l1run script=$2 out=$3 f t libdirs
     mkdir -p "$root/lab"
     install -m 0755 "$script" "$root/lab/scenario.sh"
     if [[ -n ${NIMBUS_BIN:-} ]]; then
@@ -131,8 +132,10 @@ lab_build_l1_run() {
         [[ -d ${t%%:*} ]] || lab_die "NIMBUS_LAB_TREES: ${t%%:*} is not a directory"
         mkdir -p "$root/${t#*:}"
         cp -a "${t%%:*}/." "$root/${t#*:}/"
+        libdirs=$(find "${t%%:*}" -name 'lib*.so*' -printf '%h\n' | sort -u | tr '\n' ':')
         while IFS= read -r -d '' f; do
-            [[ $(head -c4 "$f" | od -An -tx1) = " 7f 45 4c 46" ]] && lab_install_elf_deps "$f" "$root"
+            [[ $(head -c4 "$f" | od -An -tx1) = " 7f 45 4c 46" ]] || continue
+            LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:-} lab_install_elf_deps "$f" "$root"
         done < <(find "${t%%:*}" -type f -print0)
     done
     lab_cpio "$root" "$out" none

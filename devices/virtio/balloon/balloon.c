@@ -428,6 +428,7 @@ static void bal_unrealize(Device *d)
         g_mutex_clear(&b->lock);
 }
 
+
 const DeviceOps virtio_balloon_ops = {
     .type = "virtio-balloon",
     .instance_size = sizeof(VirtioBalloon),
@@ -436,6 +437,9 @@ const DeviceOps virtio_balloon_ops = {
     .reset = bal_dev_reset,
     .pause = bal_pause,
     .resume = bal_resume,
+    .state = &virtio_balloon_state,
+    .state_sync = virtio_device_state_sync_hook,
+    .post_load_all = virtio_device_post_load_all,
     .unrealize = bal_unrealize,
 };
 

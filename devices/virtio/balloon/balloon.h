@@ -104,3 +104,6 @@ bool balloon_stats(Device *d, BalloonStats *out);
  * BalloonStats.updates). No-op without a stats buffer from the driver. */
 void balloon_request_stats(Device *d);
 void balloon_counters(Device *d, BalloonCounters *out);
+
+/* State (balloon_state.c): the virtio core only; see there. */
+extern const StateDesc virtio_balloon_state;

@@ -217,6 +217,7 @@ static void blk_counters(Device *d, DeviceCounterFunc add, void *opaque)
     add(opaque, "io_errors", c.io_errors);
 }
 
+
 const DeviceOps virtio_blk_ops = {
     .type = "virtio-blk",
     .instance_size = sizeof(VirtioBlk),
@@ -225,6 +226,9 @@ const DeviceOps virtio_blk_ops = {
     .reset = blk_device_reset,
     .pause = blk_pause,
     .resume = blk_resume,
+    .state = &virtio_blk_state,
+    .state_sync = virtio_device_state_sync_hook,
+    .post_load_all = virtio_device_post_load_all,
     .unrealize = blk_unrealize,
     .counters = blk_counters,
 };

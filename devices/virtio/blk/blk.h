@@ -22,3 +22,6 @@ typedef struct VirtioBlkCounters {
 
 /* A consistent-enough snapshot (each counter read atomically) from any thread. */
 void virtio_blk_get_counters(Device *d, VirtioBlkCounters *out);
+
+/* State (blk_state.c): the virtio core only; see there. */
+extern const StateDesc virtio_blk_state;

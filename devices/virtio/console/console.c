@@ -339,6 +339,7 @@ static void con_unrealize(Device *d)
     virtq_element_clear(&c->tx_elem);
 }
 
+
 const DeviceOps virtio_console_ops = {
     .type = "virtio-console",
     .instance_size = sizeof(VirtioConsole),
@@ -347,6 +348,9 @@ const DeviceOps virtio_console_ops = {
     .reset = con_dev_reset,
     .pause = con_pause,
     .resume = con_resume,
+    .state = &virtio_console_state,
+    .state_sync = virtio_device_state_sync_hook,
+    .post_load_all = virtio_device_post_load_all,
     .unrealize = con_unrealize,
 };
 

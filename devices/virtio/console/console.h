@@ -46,3 +46,6 @@ typedef struct ConsoleCounters {
     uint64_t rx_dropped;   /* input the guest had no buffer for (after a reset) */
 } ConsoleCounters;
 void console_counters(Device *d, ConsoleCounters *out);
+
+/* State (console_state.c): the virtio core only; see there. */
+extern const StateDesc virtio_console_state;

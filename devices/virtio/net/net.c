@@ -469,6 +469,7 @@ static void net_counters(Device *d, DeviceCounterFunc add, void *opaque)
     add(opaque, "tx_dropped", c.tx_dropped);
 }
 
+
 const DeviceOps virtio_net_ops = {
     .type = "virtio-net",
     .instance_size = sizeof(VirtioNet),
@@ -477,6 +478,9 @@ const DeviceOps virtio_net_ops = {
     .reset = net_dev_reset,
     .pause = net_pause,
     .resume = net_resume,
+    .state = &virtio_net_state,
+    .state_sync = virtio_device_state_sync_hook,
+    .post_load_all = virtio_device_post_load_all,
     .unrealize = net_unrealize,
     .counters = net_counters,
 };

@@ -34,3 +34,6 @@ void virtio_net_counters(Device *d, NetCounters *out);
 const char *virtio_net_tap_name(Device *d);
 /* The guest MAC address. */
 void virtio_net_mac(Device *d, uint8_t mac[6]);
+
+/* State (net_state.c): the virtio core only; see there. */
+extern const StateDesc virtio_net_state;

@@ -149,6 +149,7 @@ static void rng_unrealize(Device *d)
     g_clear_pointer(&r->src, g_free);
 }
 
+
 const DeviceOps virtio_rng_ops = {
     .type = "virtio-rng",
     .instance_size = sizeof(VirtioRng),
@@ -157,5 +158,8 @@ const DeviceOps virtio_rng_ops = {
     .reset = rng_reset,
     .pause = rng_pause,
     .resume = rng_resume,
+    .state = &virtio_rng_state,
+    .state_sync = virtio_device_state_sync_hook,
+    .post_load_all = virtio_device_post_load_all,
     .unrealize = rng_unrealize,
 };

@@ -14,3 +14,6 @@
 #define VIRTIO_RNG_MAX_REQUEST (64u * 1024u)
 
 extern const DeviceOps virtio_rng_ops;
+
+/* State (rng_state.c): the virtio core only; see there. */
+extern const StateDesc virtio_rng_state;

@@ -496,6 +496,7 @@ static void vsock_unrealize(Device *d)
     g_clear_pointer(&v->path, g_free);
 }
 
+
 const DeviceOps virtio_vsock_ops = {
     .type = "virtio-vsock",
     .instance_size = sizeof(VirtioVsock),
@@ -504,5 +505,8 @@ const DeviceOps virtio_vsock_ops = {
     .reset = vsock_reset,
     .pause = vsock_pause,
     .resume = vsock_resume,
+    .state = &virtio_vsock_state,
+    .state_sync = virtio_device_state_sync_hook,
+    .post_load_all = virtio_vsock_post_load_all,
     .unrealize = vsock_unrealize,
 };

@@ -37,3 +37,8 @@
 #define VIRTIO_VSOCK_HANDSHAKE_MS 5000
 
 extern const DeviceOps virtio_vsock_ops;
+
+/* State (vsock_state.c): the virtio core only; connections are reset on
+ * restore and the guest is sent a TRANSPORT_RESET event. */
+extern const StateDesc virtio_vsock_state;
+bool virtio_vsock_post_load_all(Device *d, GError **errp);

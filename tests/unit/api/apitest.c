@@ -1,5 +1,7 @@
 #include "apitest.h"
 
+#include "api/vm_snapshot.h"
+#include "migration/stream.h"
 #include "support/fake_accel.h"
 
 #include <errno.h>
@@ -27,6 +29,47 @@ static bool fake_build(Vm *vm, GError **errp)
 {
     if (vm_config(vm)->serial.mode == CONSOLE_MODE_PTY)
         vm_set_console_pty(vm, "serial0", "/dev/pts/fake");
+    /* A little RAM (whatever the config says) for snapshots. */
+    const MemoryBacking b = { 0 };
+    return memory_add_ram(vm_memory(vm), "ram", 0, APITEST_RAM_SIZE, &b, errp) != NULL;
+}
+
+/* The machine's "state": one counter, saved and loaded as a section. */
+uint64_t apitest_machine_counter;
+
+typedef struct FakeState {
+    uint64_t counter;
+} FakeState;
+
+static const StateField fake_state_fields[] = {
+    STATE_U64(FakeState, counter, 1),
+    STATE_END,
+};
+static const StateDesc fake_state_desc = {
+    .name = "apitest-machine", .version = 1, .min_version = 1, .size = sizeof(FakeState),
+    .fields = fake_state_fields,
+};
+
+static bool fake_save_state(Vm *vm, GByteArray *stream, GError **errp)
+{
+    FakeState st = { .counter = apitest_machine_counter };
+    state_stream_add(stream, "apitest-machine", &fake_state_desc, &st);
+    return true;
+}
+
+static bool fake_lookup(void *opaque, const char *id, const StateDesc **desc, void **obj)
+{
+    *desc = &fake_state_desc;
+    *obj = opaque;
+    return strcmp(id, "apitest-machine") == 0;
+}
+
+static bool fake_load_state(Vm *vm, const uint8_t *buf, size_t len, GError **errp)
+{
+    FakeState st = { 0 };
+    if (!state_stream_load(buf, len, fake_lookup, &st, errp))
+        return false;
+    apitest_machine_counter = st.counter;
     return true;
 }
 
@@ -41,6 +84,8 @@ static const MachineOps fake_machine = {
     .max_vcpus = fake_max_vcpus,
     .build = fake_build,
     .power_button = fake_power_button,
+    .save_state = fake_save_state,
+    .load_state = fake_load_state,
 };
 
 static gpointer control_thread(gpointer opaque)
@@ -61,6 +106,7 @@ ApiTest *apitest_start(void)
     g_assert(g_file_set_contents(t->kernel, "not a kernel", -1, NULL));
     t->vmm = vmm_new(&fake_machine);
     vmm_set_accel(t->vmm, fake_accel_new());
+    vmm_set_snapshot_ops(t->vmm, &api_snapshot_ops);
     g_autoptr(GError) err = NULL;
     t->server = api_server_new_path(t->vmm, t->sock, &err);
     if (!t->server)

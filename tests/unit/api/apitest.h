@@ -7,6 +7,7 @@
 
 #include <glib.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct ApiTest {
     char *dir;
@@ -20,6 +21,9 @@ typedef struct ApiTest {
 } ApiTest;
 
 extern int apitest_power_button_presses;
+/* The fake machine's RAM and its saved/restored state (vm.snapshot tests). */
+#define APITEST_RAM_SIZE (2u << 20)
+extern uint64_t apitest_machine_counter;
 
 /* Start a server and control thread (aborts the test on failure). */
 ApiTest *apitest_start(void);

@@ -67,6 +67,23 @@ r create "$tmp/nonexistent.json"
 r boot
 [ $rc -eq 1 ] && grep -q "no VM is created" "$tmp/err" || fail "boot without VM: rc=$rc $(cat "$tmp/err")"
 
+# Snapshot and restore: argument checks, and the server's errors.
+r snapshot
+[ $rc -eq 1 ] && grep -q "snapshot takes one argument" "$tmp/err" || fail "snapshot without URL: rc=$rc"
+r snapshot "file://$tmp/snap"
+[ $rc -eq 1 ] && grep -q "snapshot: no VM is created" "$tmp/err" || fail "snapshot without VM: rc=$rc $(cat "$tmp/err")"
+r restore "source_url=file://$tmp/snap,frob=1"
+[ $rc -eq 1 ] && grep -q "unknown key 'frob'" "$tmp/err" || fail "restore bad key: rc=$rc $(cat "$tmp/err")"
+r restore "source_url=file://$tmp/nosnap,prefault=on"
+[ $rc -eq 1 ] && grep -q "restore: cannot restore from file://$tmp/nosnap.*No such file" "$tmp/err" ||
+  fail "restore of a missing snapshot: rc=$rc $(cat "$tmp/err")"
+r restore "file:///$tmp/nosnap"
+[ $rc -eq 1 ] && grep -q "cannot restore" "$tmp/err" || fail "restore URL form: rc=$rc $(cat "$tmp/err")"
+r restore "http://x/y"
+[ $rc -eq 1 ] && grep -q "only file:///PATH" "$tmp/err" || fail "restore http: rc=$rc $(cat "$tmp/err")"
+r info
+[ $rc -eq 1 ] || fail "a failed restore left a VM: rc=$rc"
+
 r frobnicate
 [ $rc -eq 1 ] && grep -q "unknown command" "$tmp/err" || fail "unknown command: rc=$rc"
 

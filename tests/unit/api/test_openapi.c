@@ -82,7 +82,7 @@ START_TEST(route_lookup)
     ck_assert(r && known);
     ck_assert_ptr_null(api_route_find("PUT", "/api/v1/vm.info", &known));
     ck_assert(known);
-    ck_assert_ptr_null(api_route_find("GET", "/api/v1/vm.snapshot", &known));
+    ck_assert_ptr_null(api_route_find("GET", "/api/v1/vm.coredump", &known));
     ck_assert(!known);
 }
 END_TEST

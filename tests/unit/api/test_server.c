@@ -191,7 +191,7 @@ END_TEST
 START_TEST(routes_404_405)
 {
     HttpReply r = { 0 };
-    expect_error(404, "no such endpoint", &r, http_do(t->sock, "GET", "/api/v1/vm.snapshot", NULL, &r));
+    expect_error(404, "no such endpoint", &r, http_do(t->sock, "GET", "/api/v1/vm.coredump", NULL, &r));
     expect_error(404, "no such endpoint", &r, http_do(t->sock, "PUT", "/api/v1/vm.add-disk", "{}", &r));
     expect_error(404, "no such endpoint", &r, http_do(t->sock, "GET", "/", NULL, &r));
     expect_error(405, "not allowed", &r, http_do(t->sock, "GET", "/api/v1/vm.boot", NULL, &r));

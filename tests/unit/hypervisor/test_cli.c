@@ -265,6 +265,33 @@ START_TEST(test_api_socket)
 }
 END_TEST
 
+START_TEST(test_restore)
+{
+    const char *plain[] = { "nimbus", "--restore", "source_url=file:///snap", NULL };
+    g_autoptr(CliOptions) o = parse_ok(plain);
+    ck_assert_str_eq(o->restore_url, "file:///snap");
+    ck_assert(!o->restore_prefault && !o->restore_resume);
+    ck_assert_ptr_null(o->vm);
+    const char *all[] = { "nimbus", "--api-socket", "/run/n.sock", "--restore",
+                          "source_url=file:///s,prefault=on,resume=on", NULL };
+    g_autoptr(CliOptions) a = parse_ok(all);
+    ck_assert_str_eq(a->restore_url, "file:///s");
+    ck_assert(a->restore_prefault && a->restore_resume);
+    static const char *const bad[][5] = {
+        { "nimbus", "--restore", "prefault=on", NULL },                          /* no source_url */
+        { "nimbus", "--restore", "source_url=file:///s,bogus=1", NULL },          /* unknown key */
+        { "nimbus", "--restore", "source_url=file:///s,resume=maybe", NULL },     /* not a bool */
+        { "nimbus", "--restore", "source_url=file:///s", "--kernel=/k", NULL },  /* the snapshot is the VM */
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) err = NULL;
+        ck_assert_msg(!parse((const char **)bad[i], &err), "case %zu accepted", i);
+        ck_assert(g_error_matches(err, NIMBUS_ERROR, NIMBUS_ERROR_INVALID));
+        ck_assert_msg(strstr(err->message, "--restore"), "%s", err->message);
+    }
+}
+END_TEST
+
 START_TEST(test_help_text)
 {
     g_autofree char *help = cli_help_text();
@@ -283,6 +310,7 @@ static Suite *cli_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_no_arguments);
     tcase_add_test(tc, test_api_socket);
+    tcase_add_test(tc, test_restore);
     tcase_add_test(tc, test_all_options);
     tcase_add_test(tc, test_equals_syntax);
     tcase_add_test(tc, test_defaults_when_vm_described);

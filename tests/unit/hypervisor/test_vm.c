@@ -154,9 +154,9 @@ END_TEST
 START_TEST(test_transition_table)
 {
     /* The documented lifecycle: CREATED -> RUNNING <-> PAUSED -> SHUTDOWN,
-     * and any state except SHUTDOWN may shut down. */
+     * CREATED -> PAUSED (restore), and any state except SHUTDOWN may shut down. */
     static const bool expected[VM_STATE_COUNT][VM_STATE_COUNT] = {
-        [VM_STATE_CREATED] = { [VM_STATE_RUNNING] = true, [VM_STATE_SHUTDOWN] = true },
+        [VM_STATE_CREATED] = { [VM_STATE_RUNNING] = true, [VM_STATE_PAUSED] = true, [VM_STATE_SHUTDOWN] = true },
         [VM_STATE_RUNNING] = { [VM_STATE_PAUSED] = true, [VM_STATE_SHUTDOWN] = true },
         [VM_STATE_PAUSED] = { [VM_STATE_RUNNING] = true, [VM_STATE_SHUTDOWN] = true },
     };
@@ -253,6 +253,25 @@ START_TEST(test_lifecycle_with_vcpus)
     expect_legal(vm_pause, VM_STATE_PAUSED);
     expect_legal(vm_resume, VM_STATE_RUNNING);
     expect_legal(vm_shutdown, VM_STATE_SHUTDOWN);
+}
+END_TEST
+
+START_TEST(test_start_paused)
+{
+    /* A restore: vCPUs started but parked before the first KVM_RUN, the VM
+     * Paused; resume runs it (the fake vCPUs then fail, as above). */
+    ck_assert(vm_create_vcpus(vm, NULL));
+    expect_legal(vm_start_paused, VM_STATE_PAUSED);
+    ck_assert_uint_ne(vcpu_tid(vm_vcpu(vm, 0)), 0);
+    expect_illegal(vm_start, "start");
+    expect_illegal(vm_start_paused, "start paused");
+    expect_illegal(vm_pause, "pause");
+    stops.quit = true;
+    expect_legal(vm_resume, VM_STATE_RUNNING);
+    evloop_run(control);
+    ck_assert_int_eq(stops.reason, VM_STOP_FAILED);
+    expect_legal(vm_shutdown, VM_STATE_SHUTDOWN);
+    expect_illegal(vm_start_paused, "start paused");
 }
 END_TEST
 
@@ -591,6 +610,7 @@ static Suite *vm_suite(void)
     tcase_add_test(tc, test_lifecycle);
     tcase_add_test(tc, test_shutdown_from_created);
     tcase_add_test(tc, test_lifecycle_with_vcpus);
+    tcase_add_test(tc, test_start_paused);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stop");

@@ -3,7 +3,20 @@
  * subsection, and a description at several versions. */
 #include "state_registry.h"
 
+#include "devices/acpi/ged.h"
+#include "devices/misc/i8042.h"
+#include "devices/misc/port_sink.h"
+#include "devices/rtc/cmos_rtc.h"
+#include "devices/serial/uart16550.h"
+#include "devices/virtio/balloon/balloon.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/console/console.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/rng/rng.h"
+#include "devices/virtio/virtio.h"
+#include "devices/virtio/vsock/vsock.h"
 #include "hypervisor/le.h"
+#include "pci/device.h"
 
 #include <string.h>
 
@@ -172,10 +185,55 @@ const StateDesc evo_v3_state = {
     .name = "evo", .version = 3, .min_version = 2, .size = sizeof(EvoV2), .fields = evo_v2_fields,
 };
 
+/* ---- device fixups -------------------------------------------------------- */
+
+static void cmos_rtc_state_fixup(void *obj, GRand *rand)
+{
+    CmosRtcState *st = obj;
+    st->offset_s = g_rand_int_range(rand, -1000000, 1000000) * (int64_t)1000;
+    st->last_c_read_s = (int64_t)g_rand_int(rand);
+}
+
+static void virtq_state_fixup(void *obj, GRand *rand)
+{
+    VirtqState *q = obj;
+    q->size = (uint16_t)(1u << g_rand_int_range(rand, 0, 16));
+    q->used_idx = (uint16_t)(q->last_avail_idx - g_rand_int_range(rand, 0, q->size + 1));
+}
+
+/* Few vectors and queues: the hostile tests are quadratic in section size. */
+static void pci_device_state_fixup(void *obj, GRand *rand)
+{
+    PciDeviceState *st = obj;
+    st->msix_count = (uint16_t)(st->msix_count % 9);
+}
+
+static void virtio_core_only_state_fixup(void *obj, GRand *rand)
+{
+    VirtioState *st = &((VirtioCoreOnlyState *)obj)->common;
+    pci_device_state_fixup(&st->pci, rand);
+    st->num_queues = (uint16_t)(st->num_queues % 5);
+    for (unsigned i = 0; i < st->num_queues; i++)
+        virtq_state_fixup(&st->queues[i].vq, rand);
+}
+
 /* ---- the registry ---------------------------------------------------------- */
 
 const StateRegistryEntry state_descs_all[] = {
     /* devices: { &<dev>_state, <dev>_state_fixup }, one line each, sorted */
+    { &cmos_rtc_state, cmos_rtc_state_fixup },
+    { &ged_state, NULL },
+    { &i8042_state, NULL },
+    { &pci_device_state, pci_device_state_fixup },
+    { &port_sink_state, NULL },
+    { &uart16550_state, NULL },
+    { &virtio_balloon_state, virtio_core_only_state_fixup },
+    { &virtio_blk_state, virtio_core_only_state_fixup },
+    { &virtio_console_state, virtio_core_only_state_fixup },
+    { &virtio_net_state, virtio_core_only_state_fixup },
+    { &virtio_rng_state, virtio_core_only_state_fixup },
+    { &virtio_vsock_state, virtio_core_only_state_fixup },
+    { &virtq_state, virtq_state_fixup },
     { &evo_v1_state, NULL },
     { &evo_v2_req_state, NULL },
     { &evo_v2_state, NULL },

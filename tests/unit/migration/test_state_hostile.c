@@ -76,12 +76,23 @@ static void reframe(uint8_t *buf, size_t len)
     state_test_reseal(buf, len);
 }
 
+/* Positions to try in a buffer of len bytes: all of them for small sections;
+ * for large ones (a virtio device's 4 KiB of PCI config) every byte near the
+ * ends, where the framing lives, and a stride through the bulk, so each test
+ * stays linear in practice (ASan CI runs them all). */
+static size_t next_pos(size_t n, size_t len)
+{
+    if (len <= 4096 || n < 512 || n + 512 >= len)
+        return n + 1;
+    return n + len / 2048;
+}
+
 START_TEST(test_truncated)
 {
     const StateRegistryEntry *e = entry(_i);
     g_autoptr(GByteArray) b = sample(e, 1);
     g_autofree uint8_t *tmp = g_malloc(b->len);
-    for (size_t n = 0; n < b->len; n++) {
+    for (size_t n = 0; n < b->len; n = next_pos(n, b->len)) {
         must_fail(e->desc, b->data, n, "truncation", n);
         memcpy(tmp, b->data, n);
         state_test_reseal(tmp, n);
@@ -90,7 +101,7 @@ START_TEST(test_truncated)
     /* The body cut at every offset, with its length and CRC made to match:
      * the record parser meets a truncated entry at every position. */
     size_t body = 4 + (size_t)b->data[2] + 4;
-    for (size_t n = body; n < b->len - 4; n++) {
+    for (size_t n = body; n < b->len - 4; n = next_pos(n, b->len)) {
         memcpy(tmp, b->data, n);
         memset(tmp + n, 0, 4);
         reframe(tmp, n + 4);
@@ -105,7 +116,7 @@ START_TEST(test_bit_flips)
     for (guint32 seed = 1; seed <= 3; seed++) {
         g_autoptr(GByteArray) b = sample(e, seed);
         g_autofree uint8_t *tmp = g_malloc(b->len);
-        size_t bits = b->len * 8, step = bits > 16384 ? bits / 16384 : 1;
+        size_t bits = b->len * 8, step = bits > 4096 ? bits / 4096 : 1;
         for (size_t bit = 0; bit < bits; bit += step) {
             memcpy(tmp, b->data, b->len);
             tmp[bit / 8] ^= (uint8_t)(1u << (bit % 8));
@@ -124,7 +135,7 @@ START_TEST(test_oversized_lengths)
     g_autoptr(GByteArray) b = sample(e, 7);
     g_autofree uint8_t *tmp = g_malloc(b->len);
     const uint32_t lens[] = { 0xffffffffu, 0x80000000u, STATE_SECTION_MAX + 1, (uint32_t)b->len, 0x10000u };
-    for (size_t off = 0; off + 4 <= b->len - 4; off++) {
+    for (size_t off = 0; off + 4 <= b->len - 4; off = next_pos(off, b->len)) {
         for (size_t k = 0; k < G_N_ELEMENTS(lens); k++) {
             memcpy(tmp, b->data, b->len);
             le_store32(tmp + off, lens[k]);
