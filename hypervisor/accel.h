@@ -159,6 +159,16 @@ struct AccelVcpu {
     const AccelOps *ops;
 };
 
+/* Register and state blocks with errors that name `what` ("local APIC"). */
+bool accel_vcpu_get(AccelVcpu *v, AccelRegBlock which, const char *what, void *buf, size_t size,
+                    GError **errp);
+bool accel_vcpu_set(AccelVcpu *v, AccelRegBlock which, const char *what, const void *buf,
+                    size_t size, GError **errp);
+bool accel_vm_get(AccelVm *vm, AccelVmState which, const char *what, void *buf, size_t size,
+                  GError **errp);
+bool accel_vm_set(AccelVm *vm, AccelVmState which, const char *what, const void *buf, size_t size,
+                  GError **errp);
+
 /* Open the system's hypervisor. Fails with a clear message when /dev/kvm is
  * missing, inaccessible, or lacks a capability Nimbus needs. */
 Accel *accel_open_kvm(GError **errp);

@@ -124,31 +124,13 @@ void regs_build_sregs(X86EntryMode mode, struct kvm_sregs *s)
     }
 }
 
-static bool get_block(AccelVcpu *v, AccelRegBlock b, void *buf, size_t size, const char *what,
-                      GError **errp)
-{
-    int r = v->ops->vcpu_get_regs(v, b, buf, size);
-    if (r < 0)
-        error_set_errno(errp, r, "cannot read the vCPU's %s", what);
-    return r >= 0;
-}
-
-static bool set_block(AccelVcpu *v, AccelRegBlock b, const void *buf, size_t size,
-                      const char *what, GError **errp)
-{
-    int r = v->ops->vcpu_set_regs(v, b, buf, size);
-    if (r < 0)
-        error_set_errno(errp, r, "cannot set the vCPU's %s", what);
-    return r >= 0;
-}
-
 bool regs_setup_boot_cpu(AccelVcpu *v, const X86BootEntry *entry, GError **errp)
 {
     struct kvm_sregs sregs;
-    if (!get_block(v, ACCEL_REG_SREGS, &sregs, sizeof sregs, "special registers", errp))
+    if (!accel_vcpu_get(v, ACCEL_REG_SREGS, "special registers", &sregs, sizeof sregs, errp))
         return false;
     regs_build_sregs(entry->mode, &sregs);
-    if (!set_block(v, ACCEL_REG_SREGS, &sregs, sizeof sregs, "special registers", errp))
+    if (!accel_vcpu_set(v, ACCEL_REG_SREGS, "special registers", &sregs, sizeof sregs, errp))
         return false;
 
     struct kvm_regs regs = { .rflags = 0x2, .rip = entry->rip };
@@ -158,14 +140,14 @@ bool regs_setup_boot_cpu(AccelVcpu *v, const X86BootEntry *entry, GError **errp)
     } else {
         regs.rbx = entry->boot_info;
     }
-    return set_block(v, ACCEL_REG_REGS, &regs, sizeof regs, "registers", errp);
+    return accel_vcpu_set(v, ACCEL_REG_REGS, "registers", &regs, sizeof regs, errp);
 }
 
 bool regs_setup_fpu(AccelVcpu *v, GError **errp)
 {
     /* The x87 and SSE control words as after FNINIT / reset. */
     struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
-    return set_block(v, ACCEL_REG_FPU, &fpu, sizeof fpu, "FPU state", errp);
+    return accel_vcpu_set(v, ACCEL_REG_FPU, "FPU state", &fpu, sizeof fpu, errp);
 }
 
 static void lvt_set_mode(struct kvm_lapic_state *l, unsigned reg, uint32_t mode)
@@ -179,11 +161,11 @@ static void lvt_set_mode(struct kvm_lapic_state *l, unsigned reg, uint32_t mode)
 bool regs_setup_lapic(AccelVcpu *v, GError **errp)
 {
     struct kvm_lapic_state lapic;
-    if (!get_block(v, ACCEL_REG_LAPIC, &lapic, sizeof lapic, "local APIC", errp))
+    if (!accel_vcpu_get(v, ACCEL_REG_LAPIC, "local APIC", &lapic, sizeof lapic, errp))
         return false;
     lvt_set_mode(&lapic, APIC_LVT0, APIC_MODE_EXTINT);
     lvt_set_mode(&lapic, APIC_LVT1, APIC_MODE_NMI);
-    return set_block(v, ACCEL_REG_LAPIC, &lapic, sizeof lapic, "local APIC", errp);
+    return accel_vcpu_set(v, ACCEL_REG_LAPIC, "local APIC", &lapic, sizeof lapic, errp);
 }
 
 #define CPUID_1_ECX_XSAVE (1u << 26)
@@ -198,5 +180,5 @@ bool regs_setup_xcr0(AccelVcpu *v, const struct kvm_cpuid2 *cpuid, GError **errp
     struct kvm_xcrs xcrs = { .nr_xcrs = 1 };
     xcrs.xcrs[0].xcr = 0;
     xcrs.xcrs[0].value = (xs->eax | (uint64_t)xs->edx << 32) | XCR0_X87;
-    return set_block(v, ACCEL_REG_XCRS, &xcrs, sizeof xcrs, "XCR0", errp);
+    return accel_vcpu_set(v, ACCEL_REG_XCRS, "XCR0", &xcrs, sizeof xcrs, errp);
 }

@@ -154,28 +154,6 @@ GArray *x86_vcpu_state_msr_list(Accel *accel, GError **errp)
 
 /* ---- save -------------------------------------------------------------------- */
 
-static bool get_block(AccelVcpu *v, AccelRegBlock which, const char *what, void *buf, size_t size,
-                      GError **errp)
-{
-    int r = v->ops->vcpu_get_regs(v, which, buf, size);
-    if (r < 0) {
-        error_set_errno(errp, r, "cannot read the vCPU's %s", what);
-        return false;
-    }
-    return true;
-}
-
-static bool set_block(AccelVcpu *v, AccelRegBlock which, const char *what, const void *buf,
-                      size_t size, GError **errp)
-{
-    int r = v->ops->vcpu_set_regs(v, which, buf, size);
-    if (r < 0) {
-        error_set_errno(errp, r, "cannot restore the vCPU's %s", what);
-        return false;
-    }
-    return true;
-}
-
 static struct kvm_msrs *msrs_alloc(uint32_t n)
 {
     struct kvm_msrs *m = g_malloc0(sizeof(*m) + (size_t)n * sizeof(struct kvm_msr_entry));
@@ -214,15 +192,15 @@ bool x86_vcpu_state_save(AccelVcpu *v, const GArray *msr_indices, X86VcpuState *
                          GError **errp)
 {
     memset(out, 0, sizeof(*out));
-    return get_block(v, ACCEL_REG_REGS, "registers", out->regs, sizeof(out->regs), errp) &&
-           get_block(v, ACCEL_REG_SREGS, "special registers", out->sregs, sizeof(out->sregs), errp) &&
-           get_block(v, ACCEL_REG_FPU, "FPU state", out->fpu, sizeof(out->fpu), errp) &&
-           get_block(v, ACCEL_REG_XSAVE, "XSAVE area", out->xsave, sizeof(out->xsave), errp) &&
-           get_block(v, ACCEL_REG_XCRS, "XCRs", out->xcrs, sizeof(out->xcrs), errp) &&
-           get_block(v, ACCEL_REG_LAPIC, "local APIC", out->lapic, sizeof(out->lapic), errp) &&
-           get_block(v, ACCEL_REG_EVENTS, "pending events", out->events, sizeof(out->events), errp) &&
-           get_block(v, ACCEL_REG_MP_STATE, "MP state", out->mp_state, sizeof(out->mp_state), errp) &&
-           get_block(v, ACCEL_REG_DEBUGREGS, "debug registers", out->debugregs,
+    return accel_vcpu_get(v, ACCEL_REG_REGS, "registers", out->regs, sizeof(out->regs), errp) &&
+           accel_vcpu_get(v, ACCEL_REG_SREGS, "special registers", out->sregs, sizeof(out->sregs), errp) &&
+           accel_vcpu_get(v, ACCEL_REG_FPU, "FPU state", out->fpu, sizeof(out->fpu), errp) &&
+           accel_vcpu_get(v, ACCEL_REG_XSAVE, "XSAVE area", out->xsave, sizeof(out->xsave), errp) &&
+           accel_vcpu_get(v, ACCEL_REG_XCRS, "XCRs", out->xcrs, sizeof(out->xcrs), errp) &&
+           accel_vcpu_get(v, ACCEL_REG_LAPIC, "local APIC", out->lapic, sizeof(out->lapic), errp) &&
+           accel_vcpu_get(v, ACCEL_REG_EVENTS, "pending events", out->events, sizeof(out->events), errp) &&
+           accel_vcpu_get(v, ACCEL_REG_MP_STATE, "MP state", out->mp_state, sizeof(out->mp_state), errp) &&
+           accel_vcpu_get(v, ACCEL_REG_DEBUGREGS, "debug registers", out->debugregs,
                      sizeof(out->debugregs), errp) &&
            save_msrs(v, msr_indices, out, errp);
 }
@@ -273,17 +251,17 @@ static bool restore_msrs(AccelVcpu *v, const X86VcpuState *s, MsrPass pass, GErr
 
 bool x86_vcpu_state_restore(AccelVcpu *v, const X86VcpuState *s, GError **errp)
 {
-    return set_block(v, ACCEL_REG_SREGS, "special registers", s->sregs, sizeof(s->sregs), errp) &&
-           set_block(v, ACCEL_REG_REGS, "registers", s->regs, sizeof(s->regs), errp) &&
-           set_block(v, ACCEL_REG_FPU, "FPU state", s->fpu, sizeof(s->fpu), errp) &&
-           set_block(v, ACCEL_REG_XSAVE, "XSAVE area", s->xsave, sizeof(s->xsave), errp) &&
+    return accel_vcpu_set(v, ACCEL_REG_SREGS, "special registers", s->sregs, sizeof(s->sregs), errp) &&
+           accel_vcpu_set(v, ACCEL_REG_REGS, "registers", s->regs, sizeof(s->regs), errp) &&
+           accel_vcpu_set(v, ACCEL_REG_FPU, "FPU state", s->fpu, sizeof(s->fpu), errp) &&
+           accel_vcpu_set(v, ACCEL_REG_XSAVE, "XSAVE area", s->xsave, sizeof(s->xsave), errp) &&
            /* No XCRs on a host without XSAVE (KVM then refuses to set any). */
-           (!s->kxcrs.nr_xcrs || set_block(v, ACCEL_REG_XCRS, "XCRs", s->xcrs, sizeof(s->xcrs), errp)) &&
+           (!s->kxcrs.nr_xcrs || accel_vcpu_set(v, ACCEL_REG_XCRS, "XCRs", s->xcrs, sizeof(s->xcrs), errp)) &&
            restore_msrs(v, s, MSR_PASS_EARLY, errp) && restore_msrs(v, s, MSR_PASS_MAIN, errp) &&
-           set_block(v, ACCEL_REG_LAPIC, "local APIC", s->lapic, sizeof(s->lapic), errp) &&
+           accel_vcpu_set(v, ACCEL_REG_LAPIC, "local APIC", s->lapic, sizeof(s->lapic), errp) &&
            restore_msrs(v, s, MSR_PASS_AFTER_LAPIC, errp) &&
-           set_block(v, ACCEL_REG_MP_STATE, "MP state", s->mp_state, sizeof(s->mp_state), errp) &&
-           set_block(v, ACCEL_REG_EVENTS, "pending events", s->events, sizeof(s->events), errp) &&
-           set_block(v, ACCEL_REG_DEBUGREGS, "debug registers", s->debugregs,
+           accel_vcpu_set(v, ACCEL_REG_MP_STATE, "MP state", s->mp_state, sizeof(s->mp_state), errp) &&
+           accel_vcpu_set(v, ACCEL_REG_EVENTS, "pending events", s->events, sizeof(s->events), errp) &&
+           accel_vcpu_set(v, ACCEL_REG_DEBUGREGS, "debug registers", s->debugregs,
                      sizeof(s->debugregs), errp);
 }

@@ -117,36 +117,14 @@ const StateDesc x86_vm_state_desc = {
 
 /* ---- save / restore ---------------------------------------------------------- */
 
-static bool get_state(AccelVm *vm, AccelVmState which, const char *what, void *buf, size_t size,
-                      GError **errp)
-{
-    int r = vm->ops->vm_get_state(vm, which, buf, size);
-    if (r < 0) {
-        error_set_errno(errp, r, "cannot read the VM's %s", what);
-        return false;
-    }
-    return true;
-}
-
-static bool set_state(AccelVm *vm, AccelVmState which, const char *what, const void *buf,
-                      size_t size, GError **errp)
-{
-    int r = vm->ops->vm_set_state(vm, which, buf, size);
-    if (r < 0) {
-        error_set_errno(errp, r, "cannot restore the VM's %s", what);
-        return false;
-    }
-    return true;
-}
-
 bool x86_vm_state_save(AccelVm *vm, X86VmState *out, GError **errp)
 {
     memset(out, 0, sizeof(*out));
-    if (!get_state(vm, ACCEL_VMSTATE_PIC_MASTER, "PIC master", out->pic_master,
+    if (!accel_vm_get(vm, ACCEL_VMSTATE_PIC_MASTER, "PIC master", out->pic_master,
                    sizeof(out->pic_master), errp) ||
-        !get_state(vm, ACCEL_VMSTATE_PIC_SLAVE, "PIC slave", out->pic_slave, sizeof(out->pic_slave),
+        !accel_vm_get(vm, ACCEL_VMSTATE_PIC_SLAVE, "PIC slave", out->pic_slave, sizeof(out->pic_slave),
                    errp) ||
-        !get_state(vm, ACCEL_VMSTATE_IOAPIC, "IOAPIC", out->ioapic, sizeof(out->ioapic), errp))
+        !accel_vm_get(vm, ACCEL_VMSTATE_IOAPIC, "IOAPIC", out->ioapic, sizeof(out->ioapic), errp))
         return false;
     int r = vm->ops->vm_get_state(vm, ACCEL_VMSTATE_PIT, out->pit, sizeof(out->pit));
     if (r == -ENXIO) {
@@ -158,7 +136,7 @@ bool x86_vm_state_save(AccelVm *vm, X86VmState *out, GError **errp)
         out->has_pit = true;
     }
     /* Last: the closer to the pause, the less the guest clock is ahead. */
-    return get_state(vm, ACCEL_VMSTATE_CLOCK, "clock", out->clock, sizeof(out->clock), errp);
+    return accel_vm_get(vm, ACCEL_VMSTATE_CLOCK, "clock", out->clock, sizeof(out->clock), errp);
 }
 
 static bool restore_clock(AccelVm *vm, const struct kvm_clock_data *saved, GError **errp)
@@ -180,19 +158,19 @@ static bool restore_clock(AccelVm *vm, const struct kvm_clock_data *saved, GErro
         c.flags = 0;
     }
     c.realtime = 0;
-    return set_state(vm, ACCEL_VMSTATE_CLOCK, "clock", &c, sizeof(c), errp);
+    return accel_vm_set(vm, ACCEL_VMSTATE_CLOCK, "clock", &c, sizeof(c), errp);
 }
 
 bool x86_vm_state_restore(AccelVm *vm, const X86VmState *s, GError **errp)
 {
-    if (!set_state(vm, ACCEL_VMSTATE_PIC_MASTER, "PIC master", s->pic_master,
+    if (!accel_vm_set(vm, ACCEL_VMSTATE_PIC_MASTER, "PIC master", s->pic_master,
                    sizeof(s->pic_master), errp) ||
-        !set_state(vm, ACCEL_VMSTATE_PIC_SLAVE, "PIC slave", s->pic_slave, sizeof(s->pic_slave),
+        !accel_vm_set(vm, ACCEL_VMSTATE_PIC_SLAVE, "PIC slave", s->pic_slave, sizeof(s->pic_slave),
                    errp) ||
-        !set_state(vm, ACCEL_VMSTATE_IOAPIC, "IOAPIC", s->ioapic, sizeof(s->ioapic), errp))
+        !accel_vm_set(vm, ACCEL_VMSTATE_IOAPIC, "IOAPIC", s->ioapic, sizeof(s->ioapic), errp))
         return false;
     /* A machine without a PIT refuses a saved one (ENXIO). */
-    if (s->has_pit && !set_state(vm, ACCEL_VMSTATE_PIT, "PIT", s->pit, sizeof(s->pit), errp))
+    if (s->has_pit && !accel_vm_set(vm, ACCEL_VMSTATE_PIT, "PIT", s->pit, sizeof(s->pit), errp))
         return false;
     return restore_clock(vm, &s->kclock, errp);
 }
