@@ -4,6 +4,7 @@
 #include "api/routes.h"
 
 #include "api/vm_config_json.h"
+#include "api/vm_migration.h"
 #include "hypervisor/error.h"
 #include "hypervisor/version.h"
 
@@ -246,6 +247,46 @@ static void handle_vm_restore(Vmm *vmm, GBytes *body, ApiReply *reply)
     reply_result(reply, ok, err);
 }
 
+static void handle_vm_send_migration(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    static const char *const known[] = { "destination_url", "local", "downtime_ms", NULL };
+    g_autoptr(JsonParser) p = parse_object_body(body, "vm.send-migration", known, reply);
+    const char *url;
+    bool local;
+    if (!p || !body_string(p, "vm.send-migration", "destination_url", &url, reply) ||
+        !body_bool(p, "vm.send-migration", "local", &local, reply) || !need_created(vmm, reply))
+        return;
+    if (local) {
+        api_reply_error(reply, 500, "vm.send-migration: local=true (memory fd passing) is not supported yet");
+        return;
+    }
+    unsigned downtime_ms = 0;
+    JsonNode *n = json_object_get_member(json_node_get_object(json_parser_get_root(p)), "downtime_ms");
+    if (n && !JSON_NODE_HOLDS_NULL(n)) {
+        if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 || json_node_get_int(n) < 1 ||
+            json_node_get_int(n) > 600000) {
+            api_reply_error(reply, 400, "vm.send-migration: 'downtime_ms' must be an integer in 1..600000");
+            return;
+        }
+        downtime_ms = (unsigned)json_node_get_int(n);
+    }
+    g_autoptr(GError) err = NULL;
+    if (!api_migration_send(vmm, url, downtime_ms, reply, &err))
+        reply_result(reply, false, err);
+}
+
+static void handle_vm_receive_migration(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    static const char *const known[] = { "receiver_url", NULL };
+    g_autoptr(JsonParser) p = parse_object_body(body, "vm.receive-migration", known, reply);
+    const char *url;
+    if (!p || !body_string(p, "vm.receive-migration", "receiver_url", &url, reply))
+        return;
+    g_autoptr(GError) err = NULL;
+    if (!api_migration_receive(vmm, url, reply, &err))
+        reply_result(reply, false, err);
+}
+
 static const char *api_state_name(VmState s)
 {
     switch (s) {
@@ -323,6 +364,8 @@ const ApiRoute api_routes[] = {
     { "GET", API_PATH_PREFIX "/vm.counters", handle_vm_counters },
     { "PUT", API_PATH_PREFIX "/vm.snapshot", handle_vm_snapshot },
     { "PUT", API_PATH_PREFIX "/vm.restore", handle_vm_restore },
+    { "PUT", API_PATH_PREFIX "/vm.send-migration", handle_vm_send_migration },
+    { "PUT", API_PATH_PREFIX "/vm.receive-migration", handle_vm_receive_migration },
     { NULL, NULL, NULL },
 };
 

@@ -20,6 +20,8 @@ typedef enum {
     ARG_FILE,     /* a JSON file ("-": stdin) sent as the body */
     ARG_SNAPSHOT, /* DESTINATION_URL (or destination_url=URL) */
     ARG_RESTORE,  /* SOURCE_URL or source_url=URL[,prefault=on][,resume=on] */
+    ARG_SEND_MIGRATION,    /* unix:PATH | tcp:HOST:PORT */
+    ARG_RECEIVE_MIGRATION, /* unix:PATH | tcp:HOST:PORT */
 } ArgKind;
 
 typedef struct Command {
@@ -47,6 +49,10 @@ static const Command commands[] = {
       "write the paused VM to file:///DIR (DIR absent or empty)" },
     { "restore", "PUT", "vm.restore", ARG_RESTORE,
       "restore a snapshot into this empty nimbus; the VM is left paused unless resume=on" },
+    { "send-migration", "PUT", "vm.send-migration", ARG_SEND_MIGRATION,
+      "live-migrate the running VM; waits until it is done" },
+    { "receive-migration", "PUT", "vm.receive-migration", ARG_RECEIVE_MIGRATION,
+      "receive a migrating VM into this empty nimbus; waits until it runs" },
 };
 
 static const char *const arg_names[] = {
@@ -54,6 +60,8 @@ static const char *const arg_names[] = {
     [ARG_FILE] = "FILE: ",
     [ARG_SNAPSHOT] = "DESTINATION_URL: ",
     [ARG_RESTORE] = "SOURCE_URL | source_url=URL[,prefault=on][,resume=on]: ",
+    [ARG_SEND_MIGRATION] = "unix:PATH | tcp:HOST:PORT: ",
+    [ARG_RECEIVE_MIGRATION] = "unix:PATH | tcp:HOST:PORT: ",
 };
 
 static void usage(FILE *out)
@@ -197,6 +205,29 @@ static void print_body(GBytes *body)
     puts(text);
 }
 
+static bool migration_arg(ArgKind k)
+{
+    return k == ARG_SEND_MIGRATION || k == ARG_RECEIVE_MIGRATION;
+}
+
+/* Plain lines from the stats of a finished migration. */
+static void print_migration(bool sent, GBytes *body)
+{
+    gsize len = 0;
+    const char *data = g_bytes_get_data(body, &len);
+    g_autoptr(JsonParser) p = json_parser_new();
+    JsonObject *o = NULL;
+    if (len && json_parser_load_from_data(p, data, (gssize)len, NULL) && json_parser_get_root(p) &&
+        JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+        o = json_node_get_object(json_parser_get_root(p));
+    printf("migration %s\n", sent ? "sent (the VM here is stopped)" : "received (the VM runs here)");
+    if (!o)
+        return;
+    static const char *const keys[] = { "iterations", "bytes_sent", "pages_sent", "downtime_ms", "total_ms" };
+    for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+        printf("%s: %" G_GINT64_FORMAT "\n", keys[i], json_object_get_int_member_with_default(o, keys[i], 0));
+}
+
 int main(int argc, char **argv)
 {
     g_autofree char *socket_path = NULL;
@@ -240,7 +271,9 @@ int main(int argc, char **argv)
     if (argc - 2 != nargs)
         return die("%s takes %s", cmd->name,
                    cmd->arg == ARG_FILE ? "one argument: a JSON file"
-                   : cmd->arg == ARG_NONE ? "no argument" : "one argument: a file:///DIR URL");
+                   : cmd->arg == ARG_NONE ? "no argument"
+                   : migration_arg(cmd->arg) ? "one argument: unix:PATH or tcp:HOST:PORT"
+                                             : "one argument: a file:///DIR URL");
 
     g_autofree char *data = NULL;
     gsize len = 0;
@@ -252,11 +285,23 @@ int main(int argc, char **argv)
             return die("%s: %s", cmd->name, err->message);
         len = strlen(data);
     }
+    bool migration = cmd->arg == ARG_SEND_MIGRATION || cmd->arg == ARG_RECEIVE_MIGRATION;
+    if (migration) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, cmd->arg == ARG_SEND_MIGRATION ? "destination_url" : "receiver_url");
+        json_builder_add_string_value(b, argv[2]);
+        json_builder_end_object(b);
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        json_generator_set_root(gen, root);
+        data = json_generator_to_data(gen, &len);
+    }
     bool resumes = data && cmd->arg == ARG_RESTORE && strstr(data, "\"resume\":true");
 
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path);
     g_autoptr(SoupSession) session =
-        soup_session_new_with_options("remote-connectable", addr, "timeout", 60, NULL);
+        soup_session_new_with_options("remote-connectable", addr, "timeout", migration ? 0 : 60, NULL);
     g_autofree char *url = g_strdup_printf("http://localhost/api/v1/%s", cmd->endpoint);
     g_autoptr(SoupMessage) msg = soup_message_new(cmd->method, url);
     if (cmd->arg != ARG_NONE) {
@@ -277,6 +322,8 @@ int main(int argc, char **argv)
         printf("snapshot written\n");
     else if (cmd->arg == ARG_RESTORE)
         printf("VM restored (%s)\n", resumes ? "running" : "paused");
+    else if (migration)
+        print_migration(cmd->arg == ARG_SEND_MIGRATION, reply);
     else
         print_body(reply);
     return 0;

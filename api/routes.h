@@ -14,7 +14,16 @@ typedef struct ApiReply {
     unsigned status;  /* HTTP status */
     char *body;       /* JSON text (owned) or NULL for no body */
     bool quit_after;  /* end the VMM once the reply is sent (vmm.shutdown) */
+    /* A handler that answers later (a long operation on a worker thread)
+     * sets deferred, keeps the ApiReply pointer and, on the control thread,
+     * fills status/body and calls api_reply_finish(). Set by the server. */
+    bool deferred;
+    void (*finish)(void *ctx);
+    void *finish_ctx;
 } ApiReply;
+
+/* Send a deferred reply (control thread). */
+void api_reply_finish(ApiReply *reply);
 
 /* body: the request body (maybe empty, never NULL). Control thread. */
 typedef void (*ApiHandlerFunc)(Vmm *vmm, GBytes *body, ApiReply *reply);

@@ -175,13 +175,27 @@ static gboolean call_done(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+static void call_finish(void *opaque)
+{
+    ApiCall *c = opaque;
+    evloop_invoke(c->server->loop, call_done, c);
+}
+
+void api_reply_finish(ApiReply *reply)
+{
+    reply->finish(reply->finish_ctx);
+}
+
 /* Control thread. */
 static gboolean call_run(gpointer opaque)
 {
     ApiCall *c = opaque;
     g_autoptr(GBytes) body = g_bytes_new(c->body->data, c->body->len);
+    c->reply.finish = call_finish;
+    c->reply.finish_ctx = c;
     c->route->handler(c->server->vmm, body, &c->reply);
-    evloop_invoke(c->server->loop, call_done, c);
+    if (!c->reply.deferred)
+        call_finish(c);
     return G_SOURCE_REMOVE;
 }
 

@@ -33,6 +33,7 @@ static void region_release(GuestMemory *m, MemRegion *r)
         munmap(r->hva, r->size);
     if (r->fd >= 0)
         close(r->fd);
+    g_free(r->dev_dirty);
     g_free(r->name);
     g_free(r);
 }
@@ -204,13 +205,25 @@ static MemRegion *find_locked(GuestMemory *m, Gpa gpa)
     return NULL;
 }
 
+/* Record a write by device emulation to [off, off+len) of r (lock held). */
+static void mark_dev_dirty(MemRegion *r, uint64_t off, uint64_t len)
+{
+    uint64_t *bm = __atomic_load_n(&r->dev_dirty, __ATOMIC_ACQUIRE);
+    if (!bm || !len)
+        return;
+    for (uint64_t pg = off >> 12, last = (off + len - 1) >> 12; pg <= last; pg++)
+        __atomic_fetch_or(&bm[pg / 64], 1ull << (pg % 64), __ATOMIC_RELAXED);
+}
+
 void *memory_hva(GuestMemory *m, Gpa gpa, uint64_t len)
 {
     void *p = NULL;
     g_rw_lock_reader_lock(&m->lock);
     MemRegion *r = find_locked(m, gpa);
-    if (r && len <= r->size - (gpa - r->gpa))
+    if (r && len <= r->size - (gpa - r->gpa)) {
         p = r->hva + (gpa - r->gpa);
+        mark_dev_dirty(r, gpa - r->gpa, len);
+    }
     g_rw_lock_reader_unlock(&m->lock);
     return p;
 }
@@ -230,9 +243,10 @@ static bool copy_range(GuestMemory *m, Gpa gpa, uint8_t *buf, uint64_t len, bool
         uint64_t off = gpa - r->gpa;
         uint64_t n = MIN(len, r->size - off);
         if (!check_only) {
-            if (to_guest)
+            if (to_guest) {
                 memcpy(r->hva + off, buf, n);
-            else
+                mark_dev_dirty(r, off, n);
+            } else
                 memcpy(buf, r->hva + off, n);
         }
         buf += n;
@@ -268,6 +282,71 @@ GPtrArray *memory_regions(GuestMemory *m)
         g_ptr_array_add(copy, m->regions->pdata[i]);
     g_rw_lock_reader_unlock(&m->lock);
     return copy;
+}
+
+static size_t bitmap_words(uint64_t size)
+{
+    return (size_t)(((size + 4095) / 4096 + 63) / 64);
+}
+
+bool memory_set_dirty_logging(GuestMemory *m, bool on, GError **errp)
+{
+    if (!m->avm || !m->avm->ops->vm_get_dirty_log) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED, "dirty-page logging needs an accelerator");
+        return false;
+    }
+    bool ok = true;
+    g_rw_lock_writer_lock(&m->lock);
+    for (guint i = 0; i < m->regions->len; i++) {
+        MemRegion *r = m->regions->pdata[i];
+        if (r->fd < 0 || !!(r->flags & ACCEL_MEM_LOG_DIRTY) == on)
+            continue;
+        uint32_t flags = on ? (r->flags | ACCEL_MEM_LOG_DIRTY) : (r->flags & ~(uint32_t)ACCEL_MEM_LOG_DIRTY);
+        int e = m->avm->ops->vm_set_memslot(m->avm, r->slot, r->gpa, r->size, r->hva, flags);
+        if (e < 0) {
+            if (on) {
+                error_set_errno(errp, e, "cannot turn dirty logging on for memory region '%s'", r->name);
+                ok = false;
+                break;
+            }
+            continue;
+        }
+        r->flags = flags;
+        if (on) {
+            __atomic_store_n(&r->dev_dirty, g_new0(uint64_t, bitmap_words(r->size)), __ATOMIC_RELEASE);
+        } else {
+            /* Readers hold the read lock: none is inside mark_dev_dirty. */
+            g_free(r->dev_dirty);
+            r->dev_dirty = NULL;
+        }
+    }
+    g_rw_lock_writer_unlock(&m->lock);
+    if (!ok)
+        memory_set_dirty_logging(m, false, NULL);
+    return ok;
+}
+
+bool memory_fetch_dirty(GuestMemory *m, MemRegion *r, uint64_t *bitmap, GError **errp)
+{
+    size_t words = bitmap_words(r->size);
+    g_rw_lock_reader_lock(&m->lock);
+    if (!(r->flags & ACCEL_MEM_LOG_DIRTY) || !r->dev_dirty) {
+        g_rw_lock_reader_unlock(&m->lock);
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "dirty logging is off for memory region '%s'",
+                    r->name);
+        return false;
+    }
+    memset(bitmap, 0, words * 8);
+    int e = m->avm->ops->vm_get_dirty_log(m->avm, r->slot, bitmap);
+    if (e >= 0)
+        for (size_t i = 0; i < words; i++)
+            bitmap[i] |= __atomic_exchange_n(&r->dev_dirty[i], 0, __ATOMIC_RELAXED);
+    g_rw_lock_reader_unlock(&m->lock);
+    if (e < 0) {
+        error_set_errno(errp, e, "cannot read the dirty log of memory region '%s'", r->name);
+        return false;
+    }
+    return true;
 }
 
 uint64_t memory_ram_size(GuestMemory *m)

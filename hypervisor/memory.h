@@ -28,6 +28,10 @@ typedef struct MemRegion {
     uint32_t slot;
     uint32_t flags; /* ACCEL_MEM_* */
     bool owns_mapping;
+    /* While dirty logging is on (RAM regions only): pages written through
+     * memory_write() or handed out by memory_hva() (device emulation), one
+     * bit per 4 KiB page; NULL otherwise. Updated atomically. */
+    uint64_t *dev_dirty;
 } MemRegion;
 
 typedef struct GuestMemory GuestMemory;
@@ -55,6 +59,17 @@ bool memory_write(GuestMemory *mem, Gpa gpa, const void *buf, uint64_t len);
 /* Snapshot of the region list (for e820, dirty logging, migration):
  * the caller owns the array, regions are borrowed. */
 GPtrArray *memory_regions(GuestMemory *mem);
+/* Turn dirty-page logging on or off for every RAM region (regions with an
+ * fd): the accelerator's log (KVM_MEM_LOG_DIRTY_PAGES) for vCPU writes and a
+ * userspace bitmap for device emulation's writes (memory_write, and every
+ * memory_hva translation, conservatively). Needs an accelerator VM. */
+bool memory_set_dirty_logging(GuestMemory *mem, bool on, GError **errp);
+/* Fetch and clear the dirty pages of RAM region r since the last call (or
+ * since logging was turned on): bitmap gets one bit per 4 KiB page
+ * (DIV_ROUND_UP(size / 4096, 64) words), the accelerator's log ORed with
+ * device emulation's writes. */
+bool memory_fetch_dirty(GuestMemory *mem, MemRegion *r, uint64_t *bitmap, GError **errp);
+
 /* Total bytes of RAM (regions with an fd). */
 uint64_t memory_ram_size(GuestMemory *mem);
 

@@ -21,6 +21,7 @@ struct Vmm {
     GSource *hard_stop_timer; /* armed by a power-button press on SIGTERM */
     bool acpi_shutdown;         /* vm.shutdown presses the power button first */
     GSource *shutdown_timer;    /* armed by such a vm.shutdown */
+    bool migrating;             /* a live migration is in progress */
 };
 
 Vmm *vmm_new(const MachineOps *machine)
@@ -50,8 +51,17 @@ EventLoop *vmm_loop(Vmm *vmm)
     return vmm->loop;
 }
 
+static bool not_migrating(Vmm *vmm, GError **errp)
+{
+    if (vmm->migrating)
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "a live migration is in progress");
+    return !vmm->migrating;
+}
+
 bool vmm_vm_create(Vmm *vmm, const VmConfig *cfg, GError **errp)
 {
+    if (!not_migrating(vmm, errp))
+        return false;
     if (vmm->config) {
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "a VM is already created");
         return false;
@@ -120,6 +130,8 @@ bool vmm_vm_boot(Vmm *vmm, GError **errp)
 
 static bool need_vm(Vmm *vmm, GError **errp)
 {
+    if (!not_migrating(vmm, errp))
+        return false;
     if (!vmm->vm)
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE,
                     vmm->config ? "the VM is not booted" : "no VM is created");
@@ -168,6 +180,8 @@ bool vmm_vm_snapshot(Vmm *vmm, const char *url, GError **errp)
 
 bool vmm_vm_restore(Vmm *vmm, const char *url, bool prefault, bool resume, GError **errp)
 {
+    if (!not_migrating(vmm, errp))
+        return false;
     if (vmm->config) {
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "a VM is already created: restore needs an empty nimbus");
         return false;
@@ -280,11 +294,83 @@ bool vmm_vm_power_button(Vmm *vmm, GError **errp)
 
 bool vmm_vm_delete(Vmm *vmm, GError **errp)
 {
+    if (!not_migrating(vmm, errp))
+        return false;
     if (vmm->vm)
         stop_vm(vmm);
     vm_config_free(g_steal_pointer(&vmm->config));
     vmm->stopped = false;
     return true;
+}
+
+const MachineOps *vmm_machine(Vmm *vmm)
+{
+    return vmm->machine;
+}
+
+bool vmm_migration_begin(Vmm *vmm, bool outgoing, GError **errp)
+{
+    if (!not_migrating(vmm, errp))
+        return false;
+    if (outgoing && (!vmm->vm || vm_state(vmm->vm) != VM_STATE_RUNNING)) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "the VM is not running: nothing to migrate");
+        return false;
+    }
+    if (!outgoing && vmm->config) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE,
+                    "a VM is already created: receiving a migration needs an empty nimbus");
+        return false;
+    }
+    vmm->migrating = true;
+    return true;
+}
+
+void vmm_migration_end(Vmm *vmm)
+{
+    vmm->migrating = false;
+}
+
+bool vmm_migration_busy(Vmm *vmm)
+{
+    return vmm->migrating;
+}
+
+Vm *vmm_migration_build(Vmm *vmm, const VmConfig *cfg, GError **errp)
+{
+    g_assert(vmm->migrating && !vmm->config);
+    if (!vm_config_validate(cfg, UINT32_MAX, errp) || !vmm->machine->check_config(cfg, errp))
+        return NULL;
+    vmm->config = vm_config_copy(cfg);
+    Vm *vm = build(vmm, errp);
+    if (vm && !vm_start_paused(vm, errp)) {
+        vm_free(vm);
+        vm = NULL;
+    }
+    if (!vm)
+        vm_config_free(g_steal_pointer(&vmm->config));
+    return vm;
+}
+
+void vmm_migration_discard(Vmm *vmm, Vm *vm)
+{
+    vm_free(vm);
+    vm_config_free(g_steal_pointer(&vmm->config));
+    vmm->stopped = false;
+}
+
+bool vmm_migration_adopt(Vmm *vmm, Vm *vm, GError **errp)
+{
+    if (!vm_resume(vm, errp))
+        return false;
+    vmm->vm = vm;
+    vmm->stopped = false;
+    return true;
+}
+
+void vmm_migration_sent(Vmm *vmm)
+{
+    if (vmm->vm)
+        stop_vm(vmm);
 }
 
 bool vmm_vm_state(Vmm *vmm, VmState *out)

@@ -91,6 +91,27 @@ bool vmm_vm_snapshot(Vmm *vmm, const char *url, GError **errp);
  * state, and leave it Paused, or Running with resume. On any error the
  * half-built VM is torn down and no VM is left created. */
 bool vmm_vm_restore(Vmm *vmm, const char *url, bool prefault, bool resume, GError **errp);
+/* Live migration support (api/vm_migration.c drives migration/migrate.c).
+ * While a migration is in progress (vmm_migration_begin .. _end) every
+ * lifecycle call that needs the VM (pause, resume, shutdown, reboot,
+ * snapshot, power button, delete, create, restore) fails with STATE.
+ * KNOWN GAP: a guest-initiated reset/power-off during an outgoing
+ * migration still tears the VM down under the sending thread. */
+const MachineOps *vmm_machine(Vmm *vmm);
+/* outgoing: the VM must be Running; incoming: no VM may be created. */
+bool vmm_migration_begin(Vmm *vmm, bool outgoing, GError **errp);
+void vmm_migration_end(Vmm *vmm);
+bool vmm_migration_busy(Vmm *vmm);
+/* Incoming, control thread: create the configuration, build the VM and start
+ * it paused (never run). On error nothing is left created. */
+Vm *vmm_migration_build(Vmm *vmm, const VmConfig *cfg, GError **errp);
+/* Incoming: drop a half-received VM and its configuration. */
+void vmm_migration_discard(Vmm *vmm, Vm *vm);
+/* Incoming: adopt the fully received VM as the current VM and resume it. */
+bool vmm_migration_adopt(Vmm *vmm, Vm *vm, GError **errp);
+/* Outgoing succeeded: the (paused) VM now runs elsewhere; stop it here. */
+void vmm_migration_sent(Vmm *vmm);
+
 /* Current VM (NULL before boot / after shutdown) and configuration. */
 Vm *vmm_vm(Vmm *vmm);
 const VmConfig *vmm_vm_config(Vmm *vmm);

@@ -1,0 +1,555 @@
+/* Pre-copy live migration over migration/protocol.h (see migrate.h). */
+#include "migration/migrate.h"
+
+#include "hypervisor/error.h"
+#include "hypervisor/memory.h"
+#include "migration/device_state.h"
+#include "migration/protocol.h"
+#include "migration/state.h"
+#include "migration/stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#define MIG_ARCH STATE_ARCH_X86_64
+#else
+#define MIG_ARCH STATE_ARCH_AARCH64
+#endif
+
+#define BATCH_BYTES (4u << 20)  /* Memory frame payload before it is sent */
+#define RUN_MAX (1u << 20)      /* longest entry */
+
+static bool page_is_zero(const uint8_t *p)
+{
+    const uint64_t *w = (const uint64_t *)(const void *)p;
+    for (unsigned i = 0; i < MIG_PAGE / 8; i += 4)
+        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+            return false;
+    return true;
+}
+
+static size_t bitmap_words(uint64_t size)
+{
+    return (size_t)((size / MIG_PAGE + 63) / 64);
+}
+
+/* RAM regions (with an fd), borrowed. */
+static GPtrArray *ram_regions(GuestMemory *mem)
+{
+    g_autoptr(GPtrArray) all = memory_regions(mem);
+    GPtrArray *ram = g_ptr_array_new();
+    for (guint i = 0; i < all->len; i++)
+        if (((MemRegion *)all->pdata[i])->fd >= 0)
+            g_ptr_array_add(ram, all->pdata[i]);
+    return ram;
+}
+
+/* ---- source --------------------------------------------------------------- */
+
+typedef struct Sender {
+    const MigrationSendParams *p;
+    int fd;
+    GByteArray *batch;
+    MigrationStats *stats;
+} Sender;
+
+static bool flush_batch(Sender *s, GError **errp)
+{
+    if (s->batch->len <= 4)
+        return true;
+    if (!mig_send(s->fd, MIG_MSG_MEMORY, s->batch->data, s->batch->len, errp))
+        return false;
+    s->stats->bytes_sent += s->batch->len;
+    mig_memory_begin(s->batch);
+    return true;
+}
+
+static bool add_run(Sender *s, const MemRegion *r, uint64_t off, uint64_t len, bool zero, GError **errp)
+{
+    mig_memory_add(s->batch, r->gpa + off, (uint32_t)len, zero ? NULL : r->hva + off);
+    if (!zero)
+        s->stats->pages_sent += len / MIG_PAGE;
+    return s->batch->len < BATCH_BYTES || flush_batch(s, errp);
+}
+
+/* Send the pages of r selected by bitmap (NULL: all pages). In the full
+ * pass zero pages are skipped (the destination's RAM starts zeroed); in
+ * later passes they are sent as zero entries. */
+static bool send_pages(Sender *s, const MemRegion *r, const uint64_t *bitmap, GError **errp)
+{
+    uint64_t pages = r->size / MIG_PAGE;
+    uint64_t run = 0, run_len = 0;
+    bool run_zero = false;
+    for (uint64_t pg = 0; pg < pages; pg++) {
+        bool want = !bitmap || (bitmap[pg / 64] >> (pg % 64)) & 1;
+        bool zero = want && page_is_zero(r->hva + pg * MIG_PAGE);
+        if (want && zero && !bitmap)
+            want = false; /* full pass: nothing to send */
+        if (run_len && (!want || zero != run_zero || run_len >= RUN_MAX)) {
+            if (!add_run(s, r, run, run_len, run_zero, errp))
+                return false;
+            run_len = 0;
+        }
+        if (want) {
+            if (!run_len) {
+                run = pg * MIG_PAGE;
+                run_zero = zero;
+            }
+            run_len += MIG_PAGE;
+        }
+    }
+    return !run_len || add_run(s, r, run, run_len, run_zero, errp);
+}
+
+static uint64_t count_bits(const uint64_t *bm, size_t words)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < words; i++)
+        n += (uint64_t)__builtin_popcountll(bm[i]);
+    return n;
+}
+
+/* OR every region's dirty pages since the last fetch into bitmaps[i]. */
+static bool fetch_dirty(GuestMemory *mem, GPtrArray *ram, uint64_t **bitmaps, uint64_t *dirty, GError **errp)
+{
+    *dirty = 0;
+    for (guint i = 0; i < ram->len; i++) {
+        MemRegion *r = ram->pdata[i];
+        size_t words = bitmap_words(r->size);
+        g_autofree uint64_t *tmp = g_new(uint64_t, words);
+        if (!memory_fetch_dirty(mem, r, tmp, errp))
+            return false;
+        for (size_t w = 0; w < words; w++)
+            bitmaps[i][w] |= tmp[w];
+        *dirty += count_bits(bitmaps[i], words);
+    }
+    return true;
+}
+
+static bool send_dirty(Sender *s, GPtrArray *ram, uint64_t **bitmaps, GError **errp)
+{
+    for (guint i = 0; i < ram->len; i++) {
+        const MemRegion *r = ram->pdata[i];
+        if (!send_pages(s, r, bitmaps[i], errp))
+            return false;
+        memset(bitmaps[i], 0, bitmap_words(r->size) * 8);
+    }
+    return flush_batch(s, errp);
+}
+
+/* Wait for the destination's Ack to the last step. */
+static bool expect_ack(int fd, const char *step, GError **errp)
+{
+    uint32_t type, len;
+    g_autofree uint8_t *payload = NULL;
+    if (!mig_recv(fd, &type, &payload, &len, errp)) {
+        g_prefix_error(errp, "no answer from the destination to %s: ", step);
+        return false;
+    }
+    if (type == MIG_MSG_ACK && len == 0)
+        return true;
+    if (type == MIG_MSG_ABANDON) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the destination abandoned the migration at %s: %.*s",
+                    step, (int)MIN(len, MIG_REASON_MAX), payload ? (const char *)payload : "");
+        return false;
+    }
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "the destination answered %s with a %s message",
+                step, mig_msg_name(type));
+    return false;
+}
+
+typedef struct ControlCall {
+    Vm *vm;
+    const MachineOps *machine;
+    GByteArray *out;
+    bool pause, ok;
+    GError *err;
+} ControlCall;
+
+static void do_pause_resume(void *opaque)
+{
+    ControlCall *c = opaque;
+    c->ok = c->pause ? vm_pause(c->vm, &c->err) : vm_resume(c->vm, &c->err);
+}
+
+static void do_save_state(void *opaque)
+{
+    ControlCall *c = opaque;
+    /* STATE payload: u64 machine_len, u64 devices_len, streams. */
+    g_autoptr(GByteArray) machine = g_byte_array_new();
+    g_autoptr(GByteArray) devices = g_byte_array_new();
+    state_stream_begin(machine);
+    c->ok = c->machine->save_state(c->vm, machine, &c->err);
+    if (!c->ok)
+        return;
+    state_stream_finish(machine);
+    device_state_save_all(c->vm, devices);
+    uint8_t h[16];
+    for (int i = 0; i < 8; i++) {
+        h[i] = (uint8_t)((uint64_t)machine->len >> (8 * i));
+        h[8 + i] = (uint8_t)((uint64_t)devices->len >> (8 * i));
+    }
+    g_byte_array_append(c->out, h, 16);
+    g_byte_array_append(c->out, machine->data, machine->len);
+    g_byte_array_append(c->out, devices->data, devices->len);
+}
+
+static bool on_control(EventLoop *control, void (*fn)(void *), ControlCall *c, GError **errp)
+{
+    c->ok = false;
+    c->err = NULL;
+    evloop_run_sync(control, fn, c);
+    if (!c->ok) {
+        if (c->err)
+            g_propagate_error(errp, c->err);
+        else
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "migration: control step failed");
+    }
+    return c->ok;
+}
+
+bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError **errp)
+{
+    memset(stats, 0, sizeof *stats);
+    if (!p->machine->save_state) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED, "this machine cannot save its state");
+        return false;
+    }
+    unsigned target_ms = p->downtime_ms ? p->downtime_ms : MIGRATION_DOWNTIME_MS_DEFAULT;
+    unsigned max_iter = p->max_iterations ? p->max_iterations : MIGRATION_MAX_ITERATIONS_DEFAULT;
+    unsigned timeout_ms = p->timeout_ms ? p->timeout_ms : MIGRATION_PRECOPY_TIMEOUT_MS_DEFAULT;
+    GuestMemory *mem = vm_memory(p->vm);
+    gint64 t0 = g_get_monotonic_time(), paused_at = 0;
+    bool paused = false, logging = false, ok = false;
+    g_autoptr(GPtrArray) ram = ram_regions(mem);
+    uint64_t **bitmaps = g_new0(uint64_t *, ram->len + 1);
+    for (guint i = 0; i < ram->len; i++)
+        bitmaps[i] = g_new0(uint64_t, bitmap_words(((MemRegion *)ram->pdata[i])->size));
+    Sender s = { .p = p, .fd = -1, .batch = g_byte_array_new(), .stats = stats };
+    mig_memory_begin(s.batch);
+    ControlCall cc = { .vm = p->vm, .machine = p->machine };
+
+    s.fd = mig_connect(p->url, errp);
+    if (s.fd < 0)
+        goto out;
+    /* A destination that stops reading must not hang us forever. */
+    struct timeval tv = { .tv_sec = MIGRATION_RECV_TIMEOUT_S };
+    setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+    uint8_t start[MIG_START_LEN];
+    mig_start_encode(start, MIG_ARCH);
+    if (!mig_send(s.fd, MIG_MSG_START, start, sizeof start, errp) || !expect_ack(s.fd, "Start", errp) ||
+        !mig_send(s.fd, MIG_MSG_CONFIG, p->config_json, strlen(p->config_json), errp) ||
+        !expect_ack(s.fd, "Config", errp))
+        goto out;
+    if (!memory_set_dirty_logging(mem, true, errp))
+        goto out;
+    logging = true;
+
+    /* The full pass. */
+    gint64 t_round = g_get_monotonic_time();
+    uint64_t before = stats->bytes_sent;
+    for (guint i = 0; i < ram->len; i++)
+        if (!send_pages(&s, ram->pdata[i], NULL, errp))
+            goto out;
+    if (!flush_batch(&s, errp))
+        goto out;
+    if (p->on_round)
+        p->on_round(p->opaque, 0);
+    for (;;) {
+        gint64 now = g_get_monotonic_time();
+        double secs = MAX((double)(now - t_round) / 1e6, 1e-4);
+        double bw = (double)(stats->bytes_sent - before) / secs; /* bytes/s of the last round */
+        uint64_t dirty;
+        if (!fetch_dirty(mem, ram, bitmaps, &dirty, errp))
+            goto out;
+        double est_ms = bw > 0 ? (double)(dirty * MIG_PAGE) / bw * 1000.0 : 0;
+        g_debug("migration: round %u: %" G_GUINT64_FORMAT " dirty pages, %.0f MB/s, estimated downtime %.1f ms",
+                stats->iterations, dirty, bw / 1e6, est_ms);
+        if (est_ms <= target_ms || stats->iterations >= max_iter || (now - t0) / 1000 >= timeout_ms)
+            break;
+        t_round = now;
+        before = stats->bytes_sent;
+        if (!send_dirty(&s, ram, bitmaps, errp))
+            goto out;
+        stats->iterations++;
+        if (p->on_round)
+            p->on_round(p->opaque, stats->iterations);
+    }
+
+    /* Stop-and-copy. */
+    cc.pause = true;
+    if (!on_control(p->control, do_pause_resume, &cc, errp))
+        goto out;
+    paused = true;
+    paused_at = g_get_monotonic_time();
+    uint64_t dirty;
+    g_autoptr(GByteArray) state = g_byte_array_new();
+    cc.out = state;
+    if (!fetch_dirty(mem, ram, bitmaps, &dirty, errp) || !send_dirty(&s, ram, bitmaps, errp) ||
+        !on_control(p->control, do_save_state, &cc, errp))
+        goto out;
+    if (state->len > MIG_FRAME_MAX) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the VM state (%u bytes) is too large", state->len);
+        goto out;
+    }
+    if (!mig_send(s.fd, MIG_MSG_STATE, state->data, state->len, errp) ||
+        !mig_send(s.fd, MIG_MSG_COMPLETE, NULL, 0, errp) || !expect_ack(s.fd, "Complete", errp))
+        goto out;
+    stats->bytes_sent += state->len;
+    ok = true;
+out:
+    if (logging)
+        memory_set_dirty_logging(mem, false, NULL);
+    if (!ok && s.fd >= 0) {
+        const char *why = errp && *errp ? (*errp)->message : "the source failed";
+        mig_send(s.fd, MIG_MSG_ABANDON, why, MIN(strlen(why), MIG_REASON_MAX), NULL);
+    }
+    if (!ok && paused) {
+        GError *e = NULL;
+        cc.pause = false;
+        if (!on_control(p->control, do_pause_resume, &cc, &e)) {
+            g_warning("migration failed and the source VM cannot resume: %s", e->message);
+            g_error_free(e);
+        }
+    }
+    if (s.fd >= 0)
+        close(s.fd);
+    for (guint i = 0; i < ram->len; i++)
+        g_free(bitmaps[i]);
+    g_free(bitmaps);
+    g_byte_array_unref(s.batch);
+    gint64 end = g_get_monotonic_time();
+    stats->total_ms = (uint64_t)(end - t0) / 1000;
+    if (paused)
+        stats->downtime_ms = (uint64_t)(end - paused_at) / 1000;
+    return ok;
+}
+
+/* ---- destination ------------------------------------------------------------ */
+
+int migration_listen(const char *url, GError **errp)
+{
+    return mig_listen(url, errp);
+}
+
+typedef struct Receiver {
+    const MachineOps *machine;
+    const MigrationReceiveOps *ops;
+    void *opaque;
+    const char *config;
+    size_t config_len;
+    const uint8_t *state;
+    size_t state_len;
+    Vm *vm;
+    GPtrArray *ram;
+    bool ok;
+    GError *err;
+} Receiver;
+
+static void do_build(void *opaque)
+{
+    Receiver *r = opaque;
+    r->vm = r->ops->build(r->opaque, r->config, r->config_len, &r->err);
+    r->ok = r->vm != NULL;
+}
+
+static void do_discard(void *opaque)
+{
+    Receiver *r = opaque;
+    r->ops->discard(r->opaque, r->vm);
+}
+
+static void do_commit(void *opaque)
+{
+    Receiver *r = opaque;
+    r->ok = r->ops->commit(r->opaque, r->vm, &r->err);
+}
+
+static void do_load_state(void *opaque)
+{
+    Receiver *r = opaque;
+    const uint8_t *m, *d;
+    size_t ml, dl;
+    r->ok = false;
+    if (!mig_state_parse(r->state, r->state_len, &m, &ml, &d, &dl, &r->err))
+        return;
+    if (!r->machine->load_state(r->vm, m, ml, &r->err)) {
+        g_prefix_error(&r->err, "machine state: ");
+        return;
+    }
+    if (!device_state_load_all(r->vm, d, dl, &r->err)) {
+        g_prefix_error(&r->err, "device state: ");
+        return;
+    }
+    r->ok = true;
+}
+
+static bool recv_call(EventLoop *control, void (*fn)(void *), Receiver *r, GError **errp)
+{
+    r->ok = false;
+    r->err = NULL;
+    evloop_run_sync(control, fn, r);
+    if (!r->ok) {
+        if (r->err)
+            g_propagate_error(errp, r->err);
+        else
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "migration: step failed");
+    }
+    return r->ok;
+}
+
+static bool write_entry(void *opaque, const MigMemEntry *e, GError **errp)
+{
+    Receiver *r = opaque;
+    for (guint i = 0; i < r->ram->len; i++) {
+        const MemRegion *mr = r->ram->pdata[i];
+        if (e->gpa >= mr->gpa && e->gpa - mr->gpa < mr->size && e->len <= mr->size - (e->gpa - mr->gpa)) {
+            uint8_t *dst = mr->hva + (e->gpa - mr->gpa);
+            if (e->data)
+                memcpy(dst, e->data, e->len);
+            else
+                memset(dst, 0, e->len);
+            return true;
+        }
+    }
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                "migration stream: Memory entry [%#" G_GINT64_MODIFIER "x, +%#x) is not inside guest RAM", e->gpa,
+                e->len);
+    return false;
+}
+
+static void zero_ram(GPtrArray *ram)
+{
+    for (guint i = 0; i < ram->len; i++) {
+        const MemRegion *mr = ram->pdata[i];
+        if (fallocate(mr->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)mr->size) == 0 &&
+            madvise(mr->hva, mr->size, MADV_DONTNEED) == 0)
+            continue;
+        memset(mr->hva, 0, mr->size);
+    }
+}
+
+bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *control, const MigrationReceiveOps *ops,
+                       void *opaque, MigrationStats *stats, GError **errp)
+{
+    memset(stats, 0, sizeof *stats);
+    int fd;
+    do
+        fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    int e = errno;
+    close(listen_fd);
+    if (fd < 0) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "migration: cannot accept: %s", g_strerror(e));
+        return false;
+    }
+    gint64 t0 = g_get_monotonic_time();
+    struct timeval tv = { .tv_sec = MIGRATION_RECV_TIMEOUT_S };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    Receiver r = { .machine = machine, .ops = ops, .opaque = opaque };
+    g_autoptr(GPtrArray) ram = NULL;
+    enum { WANT_START, WANT_CONFIG, WANT_DATA, WANT_COMPLETE, DONE } phase = WANT_START;
+    bool ok = false, abandoned_by_peer = false;
+    if (!machine->load_state) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED, "this machine cannot load a saved state");
+        goto out;
+    }
+    while (phase != DONE) {
+        uint32_t type, len;
+        g_autofree uint8_t *p = NULL;
+        if (!mig_recv(fd, &type, &p, &len, errp))
+            goto out;
+        if (type == MIG_MSG_ABANDON) {
+            abandoned_by_peer = true;
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the source abandoned the migration: %.*s",
+                        (int)MIN(len, MIG_REASON_MAX), (const char *)p);
+            goto out;
+        }
+        bool expected = (phase == WANT_START && type == MIG_MSG_START) ||
+                        (phase == WANT_CONFIG && type == MIG_MSG_CONFIG) ||
+                        (phase == WANT_DATA && (type == MIG_MSG_MEMORY || type == MIG_MSG_STATE)) ||
+                        (phase == WANT_COMPLETE && type == MIG_MSG_COMPLETE);
+        if (!expected) {
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "migration stream: unexpected %s message",
+                        mig_msg_name(type));
+            goto out;
+        }
+        switch (type) {
+        case MIG_MSG_START:
+            if (!mig_start_parse(p, len, MIG_ARCH, errp) || !mig_send(fd, MIG_MSG_ACK, NULL, 0, errp))
+                goto out;
+            phase = WANT_CONFIG;
+            break;
+        case MIG_MSG_CONFIG:
+            if (len > MIG_CONFIG_MAX || memchr(p, 0, len)) {
+                g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "migration stream: bad Config message");
+                goto out;
+            }
+            r.config = (const char *)p;
+            r.config_len = len;
+            if (!recv_call(control, do_build, &r, errp)) {
+                g_prefix_error(errp, "cannot build the VM: ");
+                goto out;
+            }
+            ram = ram_regions(vm_memory(r.vm));
+            r.ram = ram;
+            zero_ram(ram); /* the build may have loaded a payload: the source's RAM replaces it */
+            if (!mig_send(fd, MIG_MSG_ACK, NULL, 0, errp))
+                goto out;
+            phase = WANT_DATA;
+            break;
+        case MIG_MSG_MEMORY:
+            if (!mig_memory_parse(p, len, write_entry, &r, errp))
+                goto out;
+            stats->bytes_sent += len;
+            break;
+        case MIG_MSG_STATE:
+            r.state = p;
+            r.state_len = len;
+            if (!recv_call(control, do_load_state, &r, errp)) {
+                g_prefix_error(errp, "migration: ");
+                goto out;
+            }
+            stats->bytes_sent += len;
+            phase = WANT_COMPLETE;
+            break;
+        case MIG_MSG_COMPLETE:
+            if (len != 0) {
+                g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "migration stream: bad Complete message");
+                goto out;
+            }
+            /* Ack first: the source stops its VM only then; if the Ack
+             * cannot be sent, this VM never runs. */
+            if (!mig_send(fd, MIG_MSG_ACK, NULL, 0, errp))
+                goto out;
+            if (!recv_call(control, do_commit, &r, errp)) {
+                g_prefix_error(errp, "cannot resume the migrated VM: ");
+                goto out;
+            }
+            r.vm = NULL; /* adopted */
+            phase = DONE;
+            break;
+        }
+    }
+    ok = true;
+out:
+    if (!ok) {
+        if (!abandoned_by_peer && errp && *errp)
+            mig_send(fd, MIG_MSG_ABANDON, (*errp)->message, MIN(strlen((*errp)->message), MIG_REASON_MAX), NULL);
+        if (r.vm) {
+            evloop_run_sync(control, do_discard, &r);
+            r.vm = NULL;
+        }
+    }
+    close(fd);
+    stats->total_ms = (uint64_t)(g_get_monotonic_time() - t0) / 1000;
+    return ok;
+}

@@ -1,0 +1,359 @@
+/* Live-migration frames and payloads (format in protocol.h). */
+#include "migration/protocol.h"
+
+#include "hypervisor/error.h"
+#include "hypervisor/le.h"
+#include "migration/state.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static bool bad(GError **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static bool bad(GError **errp, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *m = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "migration stream: %s", m);
+    return false;
+}
+
+const char *mig_msg_name(uint32_t type)
+{
+    static const char *const names[] = { "?", "Start", "Config", "Memory", "State", "Complete", "Ack", "Abandon" };
+    return type < G_N_ELEMENTS(names) ? names[type] : "?";
+}
+
+static uint32_t frame_crc(const uint8_t *hdr, const uint8_t *payload, size_t len)
+{
+    uint32_t crc = state_crc32(0, hdr, 8);
+    return len ? state_crc32(crc, payload, len) : crc;
+}
+
+void mig_frame_encode(GByteArray *out, MigMsgType type, const void *payload, size_t len)
+{
+    g_assert(len <= MIG_FRAME_MAX);
+    uint8_t hdr[MIG_FRAME_HEADER];
+    le_store32(hdr, type);
+    le_store32(hdr + 4, (uint32_t)len);
+    le_store32(hdr + 8, frame_crc(hdr, payload, len));
+    g_byte_array_append(out, hdr, sizeof hdr);
+    if (len)
+        g_byte_array_append(out, payload, (guint)len);
+}
+
+bool mig_frame_header_parse(const uint8_t hdr[MIG_FRAME_HEADER], uint32_t *type, uint32_t *len, uint32_t *crc,
+                            GError **errp)
+{
+    *type = le_load32(hdr);
+    *len = le_load32(hdr + 4);
+    *crc = le_load32(hdr + 8);
+    if (*type < MIG_MSG_START || *type > MIG_MSG_ABANDON)
+        return bad(errp, "unknown message type %u", *type);
+    if (*len > MIG_FRAME_MAX)
+        return bad(errp, "%s frame of %u bytes is over the %u-byte limit", mig_msg_name(*type), *len,
+                   MIG_FRAME_MAX);
+    return true;
+}
+
+bool mig_frame_crc_ok(const uint8_t hdr[MIG_FRAME_HEADER], const uint8_t *payload, size_t len, uint32_t crc)
+{
+    return frame_crc(hdr, payload, len) == crc;
+}
+
+bool mig_frame_decode(const uint8_t *buf, size_t len, uint32_t *type, const uint8_t **payload,
+                      uint32_t *payload_len, size_t *consumed, GError **errp)
+{
+    uint32_t crc;
+    if (len < MIG_FRAME_HEADER)
+        return bad(errp, "truncated frame header (%zu bytes)", len);
+    if (!mig_frame_header_parse(buf, type, payload_len, &crc, errp))
+        return false;
+    if (len - MIG_FRAME_HEADER < *payload_len)
+        return bad(errp, "truncated %s frame (%zu of %u bytes)", mig_msg_name(*type), len - MIG_FRAME_HEADER,
+                   *payload_len);
+    *payload = buf + MIG_FRAME_HEADER;
+    if (!mig_frame_crc_ok(buf, *payload, *payload_len, crc))
+        return bad(errp, "%s frame fails its CRC (corrupt)", mig_msg_name(*type));
+    *consumed = MIG_FRAME_HEADER + *payload_len;
+    return true;
+}
+
+static bool io_error(GError **errp, int err, const char *what)
+{
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "migration: %s: %s", what,
+                err ? g_strerror(err) : "the peer closed the connection");
+    return false;
+}
+
+static bool write_all(int fd, const uint8_t *p, size_t len, GError **errp)
+{
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return io_error(errp, n < 0 ? errno : EPIPE, "cannot send");
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static bool read_all(int fd, uint8_t *p, size_t len, GError **errp)
+{
+    while (len) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return io_error(errp, errno == EAGAIN ? ETIMEDOUT : errno, "cannot receive");
+        if (n == 0)
+            return io_error(errp, 0, "truncated stream");
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+bool mig_send(int fd, MigMsgType type, const void *payload, size_t len, GError **errp)
+{
+    uint8_t hdr[MIG_FRAME_HEADER];
+    g_assert(len <= MIG_FRAME_MAX);
+    le_store32(hdr, type);
+    le_store32(hdr + 4, (uint32_t)len);
+    le_store32(hdr + 8, frame_crc(hdr, payload, len));
+    return write_all(fd, hdr, sizeof hdr, errp) && (!len || write_all(fd, payload, len, errp));
+}
+
+bool mig_recv(int fd, uint32_t *type, uint8_t **payload, uint32_t *len, GError **errp)
+{
+    uint8_t hdr[MIG_FRAME_HEADER];
+    uint32_t crc;
+    *payload = NULL;
+    if (!read_all(fd, hdr, sizeof hdr, errp) || !mig_frame_header_parse(hdr, type, len, &crc, errp))
+        return false;
+    g_autofree uint8_t *buf = g_try_malloc(*len ? *len : 1);
+    if (!buf)
+        return bad(errp, "cannot allocate %u bytes", *len);
+    if (!read_all(fd, buf, *len, errp))
+        return false;
+    if (!mig_frame_crc_ok(hdr, buf, *len, crc))
+        return bad(errp, "%s frame fails its CRC (corrupt)", mig_msg_name(*type));
+    *payload = g_steal_pointer(&buf);
+    return true;
+}
+
+void mig_start_encode(uint8_t out[MIG_START_LEN], uint32_t arch)
+{
+    memcpy(out, MIG_MAGIC, 8);
+    le_store32(out + 8, MIG_PROTOCOL_VERSION);
+    le_store32(out + 12, arch);
+    le_store32(out + 16, MIG_PAGE);
+}
+
+bool mig_start_parse(const uint8_t *p, size_t len, uint32_t arch, GError **errp)
+{
+    if (len != MIG_START_LEN || memcmp(p, MIG_MAGIC, 8) != 0)
+        return bad(errp, "not a nimbus migration (bad Start message)");
+    uint32_t v = le_load32(p + 8), a = le_load32(p + 12), page = le_load32(p + 16);
+    if (v != MIG_PROTOCOL_VERSION)
+        return bad(errp, "protocol version %u is not supported (this nimbus speaks %u)", v, MIG_PROTOCOL_VERSION);
+    if (a != arch)
+        return bad(errp, "the source is architecture %u, this is %u", a, arch);
+    if (page != MIG_PAGE)
+        return bad(errp, "page size %u is not supported", page);
+    return true;
+}
+
+bool mig_memory_parse(const uint8_t *p, size_t len, bool (*fn)(void *opaque, const MigMemEntry *e, GError **errp),
+                      void *opaque, GError **errp)
+{
+    for (int pass = 0; pass < 2; pass++) { /* validate everything, then apply */
+        if (len < 4)
+            return bad(errp, "truncated Memory message");
+        uint32_t count = le_load32(p);
+        size_t off = 4;
+        for (uint32_t i = 0; i < count; i++) {
+            if (len - off < MIG_MEM_ENTRY_HEADER)
+                return bad(errp, "Memory entry %u is truncated", i);
+            MigMemEntry e = { .gpa = le_load64(p + off), .len = le_load32(p + off + 8),
+                              .flags = le_load32(p + off + 12) };
+            off += MIG_MEM_ENTRY_HEADER;
+            if (e.flags & ~MIG_MEM_ZERO)
+                return bad(errp, "Memory entry %u has unknown flags %#x", i, e.flags);
+            if (!e.len || e.len % MIG_PAGE || e.gpa % MIG_PAGE || e.gpa + e.len < e.gpa)
+                return bad(errp, "Memory entry %u (gpa %#" G_GINT64_MODIFIER "x, %u bytes) is empty or unaligned",
+                           i, e.gpa, e.len);
+            if (!(e.flags & MIG_MEM_ZERO)) {
+                if (len - off < e.len)
+                    return bad(errp, "Memory entry %u is truncated", i);
+                e.data = p + off;
+                off += e.len;
+            }
+            if (pass == 1 && !fn(opaque, &e, errp))
+                return false;
+        }
+        if (off != len)
+            return bad(errp, "%zu stray bytes after the Memory entries", len - off);
+    }
+    return true;
+}
+
+void mig_memory_begin(GByteArray *out)
+{
+    g_byte_array_set_size(out, 4);
+    le_store32(out->data, 0);
+}
+
+void mig_memory_add(GByteArray *out, uint64_t gpa, uint32_t len, const void *data)
+{
+    uint8_t h[MIG_MEM_ENTRY_HEADER];
+    le_store64(h, gpa);
+    le_store32(h + 8, len);
+    le_store32(h + 12, data ? 0 : MIG_MEM_ZERO);
+    g_byte_array_append(out, h, sizeof h);
+    if (data)
+        g_byte_array_append(out, data, len);
+    le_store32(out->data, le_load32(out->data) + 1);
+}
+
+void mig_memory_finish(GByteArray *out)
+{
+    (void)out;
+}
+
+bool mig_state_parse(const uint8_t *p, size_t len, const uint8_t **machine, size_t *machine_len,
+                     const uint8_t **devices, size_t *devices_len, GError **errp)
+{
+    if (len < 16)
+        return bad(errp, "truncated State message");
+    uint64_t m = le_load64(p), d = le_load64(p + 8);
+    if (m > len - 16 || d != len - 16 - m)
+        return bad(errp, "State message lengths (%" G_GUINT64_FORMAT " + %" G_GUINT64_FORMAT
+                   ") do not match its %zu bytes", m, d, len - 16);
+    *machine = p + 16;
+    *machine_len = (size_t)m;
+    *devices = p + 16 + m;
+    *devices_len = (size_t)d;
+    return true;
+}
+
+/* ---- sockets -------------------------------------------------------------- */
+
+typedef struct MigAddr {
+    bool is_unix;
+    char *path;
+    char *host, *port;
+} MigAddr;
+
+static void addr_clear(MigAddr *a)
+{
+    g_free(a->path);
+    g_free(a->host);
+    g_free(a->port);
+}
+
+static bool parse_url(const char *url, MigAddr *a, GError **errp)
+{
+    memset(a, 0, sizeof *a);
+    if (url && g_str_has_prefix(url, "unix:")) {
+        const char *p = url + 5;
+        if (!*p || strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+            goto bad_url;
+        a->is_unix = true;
+        a->path = g_strdup(p);
+        return true;
+    }
+    if (url && g_str_has_prefix(url, "tcp:")) {
+        const char *hp = url + 4;
+        const char *colon = strrchr(hp, ':');
+        if (!colon || colon == hp || !colon[1])
+            goto bad_url;
+        a->host = g_strndup(hp, (gsize)(colon - hp));
+        if (a->host[0] == '[' && a->host[strlen(a->host) - 1] == ']') {
+            char *h = g_strndup(a->host + 1, strlen(a->host) - 2);
+            g_free(a->host);
+            a->host = h;
+        }
+        a->port = g_strdup(colon + 1);
+        return true;
+    }
+bad_url:
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                "migration URL '%s' must be unix:PATH or tcp:HOST:PORT", url ? url : "");
+    return false;
+}
+
+static int open_socket(const char *url, bool listening, GError **errp)
+{
+    MigAddr a;
+    if (!parse_url(url, &a, errp))
+        return -1;
+    int fd = -1, err = 0;
+    if (a.is_unix) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, a.path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            if (listening)
+                unlink(a.path); /* a stale socket from an earlier run */
+            int r = listening ? bind(fd, (struct sockaddr *)&sa, sizeof sa) : connect(fd, (struct sockaddr *)&sa, sizeof sa);
+            if (r < 0 || (listening && listen(fd, 1) < 0)) {
+                err = errno;
+                close(fd);
+                fd = -1;
+            }
+        } else {
+            err = errno;
+        }
+    } else {
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = listening ? AI_PASSIVE : 0 };
+        struct addrinfo *res = NULL;
+        int gr = getaddrinfo(a.host, a.port, &hints, &res);
+        if (gr != 0) {
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "migration: cannot resolve '%s': %s", url,
+                        gai_strerror(gr));
+            addr_clear(&a);
+            return -1;
+        }
+        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+            fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+            if (fd < 0) {
+                err = errno;
+                continue;
+            }
+            int one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            int r = listening ? bind(fd, ai->ai_addr, ai->ai_addrlen) : connect(fd, ai->ai_addr, ai->ai_addrlen);
+            if (r < 0 || (listening && listen(fd, 1) < 0)) {
+                err = errno;
+                close(fd);
+                fd = -1;
+            }
+        }
+        freeaddrinfo(res);
+    }
+    addr_clear(&a);
+    if (fd < 0) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "migration: cannot %s %s: %s",
+                    listening ? "listen on" : "connect to", url, g_strerror(err ? err : EINVAL));
+        return -1;
+    }
+    return fd;
+}
+
+int mig_connect(const char *url, GError **errp)
+{
+    return open_socket(url, false, errp);
+}
+
+int mig_listen(const char *url, GError **errp)
+{
+    return open_socket(url, true, errp);
+}

@@ -1,0 +1,212 @@
+/* Tests of migration/protocol.c: frame round trips and hostile frames
+ * (truncated, oversized, bad CRC, bad type, every bit flipped), payload
+ * parsers (Start, Memory, State), and the socket reader over a socketpair. */
+#include "hypervisor/le.h"
+#include "migration/protocol.h"
+#include "migration/stream.h"
+#include "support/check_main.h"
+
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+START_TEST(test_frame_roundtrip)
+{
+    g_autoptr(GByteArray) b = g_byte_array_new();
+    mig_frame_encode(b, MIG_MSG_CONFIG, "{\"a\":1}", 7);
+    mig_frame_encode(b, MIG_MSG_COMPLETE, NULL, 0);
+    uint32_t type, len;
+    const uint8_t *p;
+    size_t used;
+    g_autoptr(GError) err = NULL;
+    ck_assert(mig_frame_decode(b->data, b->len, &type, &p, &len, &used, &err));
+    ck_assert_uint_eq(type, MIG_MSG_CONFIG);
+    ck_assert_uint_eq(len, 7);
+    ck_assert(memcmp(p, "{\"a\":1}", 7) == 0);
+    ck_assert(mig_frame_decode(b->data + used, b->len - used, &type, &p, &len, &used, &err));
+    ck_assert_uint_eq(type, MIG_MSG_COMPLETE);
+    ck_assert_uint_eq(len, 0);
+}
+END_TEST
+
+START_TEST(test_frame_hostile)
+{
+    g_autoptr(GByteArray) b = g_byte_array_new();
+    mig_frame_encode(b, MIG_MSG_CONFIG, "hello world", 11);
+    uint32_t type, len;
+    const uint8_t *p;
+    size_t used;
+    /* Truncated anywhere. */
+    for (size_t n = 0; n < b->len; n++) {
+        g_autoptr(GError) err = NULL;
+        ck_assert(!mig_frame_decode(b->data, n, &type, &p, &len, &used, &err));
+        ck_assert(err);
+    }
+    /* Every single bit flipped is caught (type, length bound or CRC). */
+    for (size_t bit = 0; bit < b->len * 8; bit++) {
+        g_autoptr(GByteArray) c = g_byte_array_new();
+        g_byte_array_append(c, b->data, b->len);
+        c->data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        ck_assert_msg(!mig_frame_decode(c->data, c->len, &type, &p, &len, &used, NULL), "bit %zu", bit);
+    }
+    /* Bad type, oversized. */
+    uint8_t hdr[MIG_FRAME_HEADER] = { 0 };
+    g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL;
+    le_store32(hdr, 99);
+    ck_assert(!mig_frame_header_parse(hdr, &type, &len, &(uint32_t){ 0 }, &e1));
+    ck_assert(strstr(e1->message, "unknown message type"));
+    le_store32(hdr, 0);
+    ck_assert(!mig_frame_header_parse(hdr, &type, &len, &(uint32_t){ 0 }, &e3));
+    le_store32(hdr, MIG_MSG_MEMORY);
+    le_store32(hdr + 4, MIG_FRAME_MAX + 1);
+    ck_assert(!mig_frame_header_parse(hdr, &type, &len, &(uint32_t){ 0 }, &e2));
+    ck_assert(strstr(e2->message, "limit"));
+}
+END_TEST
+
+START_TEST(test_socket_reader)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert(mig_send(sv[0], MIG_MSG_ABANDON, "why", 3, NULL));
+    uint32_t type, len;
+    g_autofree uint8_t *p = NULL;
+    ck_assert(mig_recv(sv[1], &type, &p, &len, NULL));
+    ck_assert_uint_eq(type, MIG_MSG_ABANDON);
+    ck_assert_uint_eq(len, 3);
+    /* An oversized header is refused before any allocation or read. */
+    uint8_t hdr[MIG_FRAME_HEADER] = { 0 };
+    le_store32(hdr, MIG_MSG_MEMORY);
+    le_store32(hdr + 4, 0xffffffffu);
+    ck_assert_int_eq(write(sv[0], hdr, sizeof hdr), (ssize_t)sizeof hdr);
+    g_autoptr(GError) err = NULL;
+    g_autofree uint8_t *p2 = NULL;
+    ck_assert(!mig_recv(sv[1], &type, &p2, &len, &err));
+    ck_assert(strstr(err->message, "limit"));
+    /* A truncated frame, then the peer closes. */
+    g_autoptr(GByteArray) b = g_byte_array_new();
+    mig_frame_encode(b, MIG_MSG_CONFIG, "0123456789", 10);
+    ck_assert_int_eq(write(sv[0], b->data, b->len - 3), (ssize_t)(b->len - 3));
+    close(sv[0]);
+    g_autoptr(GError) err2 = NULL;
+    g_autofree uint8_t *p3 = NULL;
+    ck_assert(!mig_recv(sv[1], &type, &p3, &len, &err2));
+    ck_assert(strstr(err2->message, "truncated"));
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(test_start)
+{
+    uint8_t s[MIG_START_LEN];
+    mig_start_encode(s, STATE_ARCH_X86_64);
+    ck_assert(mig_start_parse(s, sizeof s, STATE_ARCH_X86_64, NULL));
+    g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL;
+    ck_assert(!mig_start_parse(s, sizeof s, STATE_ARCH_AARCH64, &e1));
+    ck_assert(!mig_start_parse(s, sizeof s - 1, STATE_ARCH_X86_64, &e2));
+    le_store32(s + 8, MIG_PROTOCOL_VERSION + 1);
+    ck_assert(!mig_start_parse(s, sizeof s, STATE_ARCH_X86_64, &e3));
+    ck_assert(strstr(e3->message, "version"));
+}
+END_TEST
+
+typedef struct Seen {
+    int n;
+    uint64_t gpa[8];
+    bool zero[8];
+} Seen;
+
+static bool collect(void *opaque, const MigMemEntry *e, GError **errp)
+{
+    Seen *s = opaque;
+    s->gpa[s->n] = e->gpa;
+    s->zero[s->n++] = e->data == NULL;
+    return true;
+}
+
+START_TEST(test_memory)
+{
+    static uint8_t page[2 * MIG_PAGE];
+    memset(page, 0xab, sizeof page);
+    g_autoptr(GByteArray) m = g_byte_array_new();
+    mig_memory_begin(m);
+    mig_memory_add(m, 0x1000, 2 * MIG_PAGE, page);
+    mig_memory_add(m, 0x10000, MIG_PAGE, NULL);
+    Seen s = { 0 };
+    ck_assert(mig_memory_parse(m->data, m->len, collect, &s, NULL));
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_uint_eq(s.gpa[1], 0x10000);
+    ck_assert(s.zero[1] && !s.zero[0]);
+    /* Truncated anywhere: refused, and nothing applied. */
+    for (size_t n = 0; n < m->len; n++) {
+        Seen t = { 0 };
+        ck_assert(!mig_memory_parse(m->data, n, collect, &t, NULL));
+        ck_assert_int_eq(t.n, 0);
+    }
+    /* Stray bytes, unaligned gpa, zero length, unknown flag, wrap. */
+    g_autoptr(GByteArray) c = g_byte_array_new();
+    g_byte_array_append(c, m->data, m->len);
+    g_byte_array_append(c, (const uint8_t *)"x", 1);
+    ck_assert(!mig_memory_parse(c->data, c->len, collect, &s, NULL));
+    struct { size_t off; uint32_t v; } bad[] = { { 4, 0x1001 }, { 12, 0 }, { 12, 100 }, { 16, 2 } };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_byte_array_set_size(c, 0);
+        g_byte_array_append(c, m->data, m->len);
+        le_store32(c->data + bad[i].off, bad[i].v);
+        Seen t = { 0 };
+        ck_assert_msg(!mig_memory_parse(c->data, c->len, collect, &t, NULL), "case %zu", i);
+        ck_assert_int_eq(t.n, 0);
+    }
+    g_autoptr(GByteArray) w = g_byte_array_new();
+    mig_memory_begin(w);
+    mig_memory_add(w, 0xfffffffffffff000ull, 2 * MIG_PAGE, NULL);
+    ck_assert(!mig_memory_parse(w->data, w->len, collect, &s, NULL));
+}
+END_TEST
+
+START_TEST(test_state)
+{
+    uint8_t buf[16 + 5];
+    le_store64(buf, 3);
+    le_store64(buf + 8, 2);
+    const uint8_t *m, *d;
+    size_t ml, dl;
+    ck_assert(mig_state_parse(buf, sizeof buf, &m, &ml, &d, &dl, NULL));
+    ck_assert_uint_eq(ml, 3);
+    ck_assert_uint_eq(dl, 2);
+    ck_assert(d == buf + 19);
+    ck_assert(!mig_state_parse(buf, sizeof buf - 1, &m, &ml, &d, &dl, NULL));
+    le_store64(buf, UINT64_MAX);
+    ck_assert(!mig_state_parse(buf, sizeof buf, &m, &ml, &d, &dl, NULL));
+    ck_assert(!mig_state_parse(buf, 15, &m, &ml, &d, &dl, NULL));
+}
+END_TEST
+
+START_TEST(test_urls)
+{
+    g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL;
+    ck_assert_int_lt(mig_connect("file:///x", &e1), 0);
+    ck_assert(strstr(e1->message, "unix:PATH"));
+    ck_assert_int_lt(mig_connect("tcp:nohostport", &e2), 0);
+    ck_assert_int_lt(mig_connect("unix:/nonexistent/nimbus-mig.sock", &e3), 0);
+    ck_assert(strstr(e3->message, "cannot connect"));
+}
+END_TEST
+
+static Suite *protocol_suite(void)
+{
+    Suite *s = suite_create("migration_protocol");
+    TCase *tc = tcase_create("protocol");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_frame_roundtrip);
+    tcase_add_test(tc, test_frame_hostile);
+    tcase_add_test(tc, test_socket_reader);
+    tcase_add_test(tc, test_start);
+    tcase_add_test(tc, test_memory);
+    tcase_add_test(tc, test_state);
+    tcase_add_test(tc, test_urls);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+CHECK_MAIN(protocol_suite)
