@@ -312,6 +312,8 @@ uint32_t pci_device_config_read(PciDevice *pd, uint32_t offset, unsigned size)
         v &= ~((uint32_t)PCI_STATUS_INTERRUPT << shift);
         v |= (level ? (uint32_t)PCI_STATUS_INTERRUPT : 0) << shift;
     }
+    if (pd->msi)
+        v = pci_msi_config_read_fixup(pd->msi, offset, size, v);
     return v;
 }
 
@@ -328,6 +330,8 @@ void pci_device_config_write(PciDevice *pd, uint32_t offset, uint32_t value, uns
         intx_command_written(pd);
     if (pd->msix)
         pci_msix_config_written(pd->msix, offset, size);
+    if (pd->msi)
+        pci_msi_config_written(pd->msi, offset, size);
     g_mutex_unlock(&pd->lock);
     if (pd->hooks && pd->hooks->config_write)
         pd->hooks->config_write(pd, offset, value, size);
@@ -402,6 +406,8 @@ void pci_device_reset(PciDevice *pd)
     bars_update(pd); /* decode is off: everything unmapped */
     if (pd->msix)
         pci_msix_reset(pd->msix);
+    if (pd->msi)
+        pci_msi_reset(pd->msi);
     g_mutex_lock(&pd->intx_lock);
     pd->intx_disabled = false;
     /* A level left asserted across reset would be a stuck interrupt. */
@@ -418,6 +424,7 @@ void pci_device_cleanup(PciDevice *pd)
     if (pd->bus)
         pci_bus_unplug(pd->bus, pd);
     g_clear_pointer(&pd->msix, pci_msix_free);
+    g_clear_pointer(&pd->msi, pci_msi_free);
     for (unsigned i = 0; i < PCI_NUM_BARS; i++)
         g_clear_pointer(&pd->bars[i].name, g_free);
     ratelimit_clear(&pd->guest_err);

@@ -45,6 +45,7 @@ enum {
 
 typedef struct PciBus PciBus;
 typedef struct PciMsix PciMsix;
+typedef struct PciMsi PciMsi;
 typedef struct PciDevice PciDevice;
 
 typedef struct PciDeviceInfo {
@@ -89,6 +90,7 @@ struct PciDevice {
     PciConfig config;
     PciBar bars[PCI_NUM_BARS];
     PciMsix *msix;
+    PciMsi *msi;
     PciBus *bus; /* while plugged */
     uint8_t devfn;
     /* INTx: the device's level, and what reaches the bus (not disabled). */

@@ -23,6 +23,11 @@ bool pci_msix_bar_write(PciMsix *m, unsigned bar, uint64_t offset, uint64_t valu
 /* The guest wrote config bytes [offset, offset+size): pick up MSI-X
  * control changes. Called with pd->lock held. */
 void pci_msix_config_written(PciMsix *m, uint32_t offset, unsigned size);
+/* MSI (msi.c): config writes refresh its cache; pending bits patched into reads. */
+void pci_msi_config_written(PciMsi *m, uint32_t offset, unsigned size);
+uint32_t pci_msi_config_read_fixup(PciMsi *m, uint32_t offset, unsigned size, uint32_t v);
+void pci_msi_reset(PciMsi *m);
+void pci_msi_free(PciMsi *m);
 void pci_msix_reset(PciMsix *m);
 void pci_msix_free(PciMsix *m);
 

@@ -67,6 +67,12 @@ bool pci_device_state_sync(PciDevice *pd, PciDeviceState *st, DeviceStateDir dir
     /* COMMAND through the normal write path: BARs mapped per decode and
      * their (loaded) addresses, INTx disable picked up. */
     pci_device_config_write(pd, PCI_COMMAND, command, 2);
+    if (pd->msi) {
+        /* Refresh MSI's cached address/data/mask from the loaded bytes. */
+        g_mutex_lock(&pd->lock);
+        pci_msi_config_written(pd->msi, 0, PCI_CONFIG_SIZE);
+        g_mutex_unlock(&pd->lock);
+    }
     g_mutex_lock(&pd->intx_lock);
     pd->intx_level = st->intx_level;
     g_mutex_unlock(&pd->intx_lock);

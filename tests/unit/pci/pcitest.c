@@ -1,5 +1,7 @@
 #include "pcitest.h"
 
+#include "pci/msi.h"
+
 #include "support/fake_accel.h"
 
 #include <check.h>
@@ -250,6 +252,8 @@ static bool testdev_realize(Device *dev, const void *opaque, GError **errp)
     if (cfg->msix_vectors &&
         !pci_msix_init(&f->pub.pci, cfg->msix_vectors, cfg->msix_bar, cfg->msix_table,
                        cfg->msix_bar, cfg->msix_pba, errp))
+        return false;
+    if (cfg->msi && !pci_msi_init(&f->pub.pci, errp))
         return false;
     return pci_bus_plug(cfg->bus, &f->pub.pci, cfg->devfn, errp);
 }

@@ -64,6 +64,7 @@ typedef struct TestDevConfig {
     unsigned msix_vectors; /* 0: no MSI-X */
     unsigned msix_bar;
     uint32_t msix_table, msix_pba;
+    bool msi; /* add an MSI capability */
 } TestDevConfig;
 
 typedef struct TestDev {
