@@ -8,6 +8,7 @@ export PATH=/bin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+ip link set lo up # scenarios talk TCP over loopback (e.g. migration)
 # shellcheck source=l1-lib.sh
 . /lab/lib.sh
 

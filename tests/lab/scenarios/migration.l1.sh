@@ -1,0 +1,103 @@
+#!/bin/sh
+# migration (L1 side): nimbus A runs the counting guest; nimbus B, empty,
+# receives on a UNIX socket; A sends (pre-copy with dirty logging, final
+# pause + state); then B sends it on to nimbus C over TCP. The guest must
+# count on with no gap or repeat, its disk working, while the sources no
+# longer run it. Steps print
+#   NIMBUS-MIG-STEP <name> rc=<exit status> <output on one line>
+# shellcheck source=../l1-lib.sh
+. "${LAB_ROOT:-}/lab/lib.sh"
+sock_a=/tmp/nimbus-a.sock
+sock_b=/tmp/nimbus-b.sock
+sock_c=/tmp/nimbus-c.sock
+mig=/tmp/migration.sock
+serial=/tmp/serial.txt
+: >"$serial"
+dd if=/dev/zero of=/tmp/disk.img bs=1048576 count=8 2>/dev/null
+
+start_nimbus() { # start_nimbus SOCK LOG: sets pid
+    rm -f "$1"
+    nimbus -v --log-file "$2" --api-socket "path=$1" </dev/null >>/tmp/nimbus.out 2>&1 &
+    pid=$!
+    i=0
+    while [ ! -S "$1" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+}
+step() { # step NAME SOCK nimbus-remote-args...
+    name=$1
+    sock=$2
+    shift 2
+    out=$(timeout 300 nimbus-remote --api-socket "$sock" "$@" 2>&1)
+    rc=$?
+    echo "NIMBUS-MIG-STEP $name rc=$rc $(echo "$out" | tr '\n' ' ' | tr -s ' ')"
+}
+counters() {
+    n=$(grep -c NIMBUS-L2-COUNTER "$serial" 2>/dev/null)
+    echo "${n:-0}"
+}
+wait_counters() { # wait_counters N: until N counter lines are on the serial
+    i=0
+    while [ "$(counters)" -lt "$1" ] && [ "$i" -lt 480 ]; do sleep 0.5; i=$((i + 1)); done
+}
+
+cat >/tmp/vm.json <<JSON
+{
+  "payload": { "kernel": "$L2_BZIMAGE", "initramfs": "$L2_INITRD",
+               "cmdline": "$L2_APPEND lab.checks=counter" },
+  "cpus": { "boot_vcpus": 2, "max_vcpus": 2 },
+  "memory": { "size": 536870912 },
+  "disks": [ { "path": "/tmp/disk.img" } ],
+  "serial": { "mode": "File", "file": "$serial" },
+  "console": { "mode": "Off" }
+}
+JSON
+
+start_nimbus "$sock_a" /tmp/nimbus-a.log
+pid_a=$pid
+start_nimbus "$sock_b" /tmp/nimbus-b.log
+pid_b=$pid
+start_nimbus "$sock_c" /tmp/nimbus-c.log
+pid_c=$pid
+step create "$sock_a" create /tmp/vm.json
+step boot "$sock_a" boot
+wait_counters 6
+before=$(counters)
+echo "NIMBUS-MIG-COUNT-BEFORE $before"
+# The receiver answers when the migration has ended.
+(step receive "$sock_b" receive-migration "unix:$mig" >/tmp/receive.out) &
+recv_job=$!
+i=0
+while [ ! -S "$mig" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+step send "$sock_a" send-migration "unix:$mig"
+wait "$recv_job"
+cat /tmp/receive.out
+step info-a "$sock_a" info
+step info-b "$sock_b" info
+wait_counters $((before + 8))
+before_tcp=$(counters)
+echo "NIMBUS-MIG-COUNT-BEFORE-TCP $before_tcp"
+(step receive-tcp "$sock_c" receive-migration "tcp:127.0.0.1:6007" >/tmp/receive-tcp.out) &
+recv_job=$!
+sleep 1
+step send-tcp "$sock_b" send-migration "tcp:127.0.0.1:6007"
+wait "$recv_job"
+cat /tmp/receive-tcp.out
+step info-c "$sock_c" info
+wait_counters $((before_tcp + 8))
+echo "NIMBUS-MIG-COUNT-AFTER $(counters)"
+step shutdown-a "$sock_a" shutdown-vmm
+step shutdown-b "$sock_b" shutdown-vmm
+step shutdown-c "$sock_c" shutdown-vmm
+wait "$pid_a"
+echo "NIMBUS-MIG-EXIT-A rc=$?"
+wait "$pid_b"
+echo "NIMBUS-MIG-EXIT-B rc=$?"
+wait "$pid_c"
+echo "NIMBUS-MIG-EXIT-C rc=$?"
+echo "--- guest serial"
+cat "$serial"
+echo "--- nimbus A log (last lines)"
+tail -n 15 /tmp/nimbus-a.log
+echo "--- nimbus B log (last lines)"
+tail -n 15 /tmp/nimbus-b.log
+echo "--- nimbus C log (last lines)"
+tail -n 15 /tmp/nimbus-c.log
