@@ -21,6 +21,11 @@ expect_step() { # NAME RC [REGEX]
 }
 expect_step create 0
 expect_step boot 0
+expect_step send-killed 1
+expect_step info-a-after-failure 0 '"state" *: *"Running"'
+if grep -qE 'NIMBUS-MIG-COUNT-AFTER-FAILURE ([0-9]+) -> ([0-9]+)' <<<"$LAB_TEXT"; then
+    pass "the guest kept counting on the source after the destination died: $(grep -o 'NIMBUS-MIG-COUNT-AFTER-FAILURE.*' <<<"$LAB_TEXT")"
+fi
 expect_step receive 0
 expect_step send 0
 expect_step info-b 0 '"state" *: *"Running"'

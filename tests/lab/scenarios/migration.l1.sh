@@ -60,6 +60,22 @@ pid_c=$pid
 step create "$sock_a" create /tmp/vm.json
 step boot "$sock_a" boot
 wait_counters 6
+# Failure first: the destination is killed (SIGKILL) during pre-copy; the
+# send must fail and the guest keep running on A.
+sock_d=/tmp/nimbus-d.sock
+mig_d=/tmp/migration-d.sock
+start_nimbus "$sock_d" /tmp/nimbus-d.log
+pid_d=$pid
+(step receive-killed "$sock_d" receive-migration "unix:$mig_d" >/dev/null) &
+i=0
+while [ ! -S "$mig_d" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+(sleep 1; kill -9 "$pid_d") &
+step send-killed "$sock_a" send-migration "unix:$mig_d"
+wait "$pid_d" 2>/dev/null
+step info-a-after-failure "$sock_a" info
+n=$(counters)
+wait_counters $((n + 3))
+echo "NIMBUS-MIG-COUNT-AFTER-FAILURE $n -> $(counters)"
 before=$(counters)
 echo "NIMBUS-MIG-COUNT-BEFORE $before"
 # The receiver answers when the migration has ended.
