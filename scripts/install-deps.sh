@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config
-libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libfdt-dev device-tree-compiler
+libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libfdt-dev device-tree-compiler zlib1g-dev
 liburing-dev libseccomp-dev check acpica-tools
 qemu-system-x86 busybox-static cpio xz-utils zstd curl ca-certificates"
 
