@@ -23,6 +23,10 @@ expect_step create 0
 expect_step boot 0
 expect_step send-killed 1
 expect_step info-a-after-failure 0 '"state" *: *"Running"'
+expect_step send-unsatisfiable 1
+expect_step receive-unsatisfiable 1 'disk'
+expect_step info-e 1
+expect_step info-a-after-refusal 0 '"state" *: *"Running"'
 if grep -qE 'NIMBUS-MIG-COUNT-AFTER-FAILURE ([0-9]+) -> ([0-9]+)' <<<"$LAB_TEXT"; then
     pass "the guest kept counting on the source after the destination died: $(grep -o 'NIMBUS-MIG-COUNT-AFTER-FAILURE.*' <<<"$LAB_TEXT")"
 fi

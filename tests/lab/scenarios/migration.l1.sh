@@ -76,6 +76,28 @@ step info-a-after-failure "$sock_a" info
 n=$(counters)
 wait_counters $((n + 3))
 echo "NIMBUS-MIG-COUNT-AFTER-FAILURE $n -> $(counters)"
+# Failure: a destination that cannot satisfy the config (the disk is not
+# there for it) refuses; the source keeps running.
+sock_e=/tmp/nimbus-e.sock
+mig_e=/tmp/migration-e.sock
+start_nimbus "$sock_e" /tmp/nimbus-e.log
+pid_e=$pid
+mv /tmp/disk.img /tmp/disk.hidden # the source keeps its open file
+(step receive-unsatisfiable "$sock_e" receive-migration "unix:$mig_e" >/tmp/receive-e.out) &
+recv_job=$!
+i=0
+while [ ! -S "$mig_e" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+step send-unsatisfiable "$sock_a" send-migration "unix:$mig_e"
+wait "$recv_job"
+cat /tmp/receive-e.out
+mv /tmp/disk.hidden /tmp/disk.img
+step info-e "$sock_e" info
+step shutdown-e "$sock_e" shutdown-vmm
+wait "$pid_e" 2>/dev/null
+step info-a-after-refusal "$sock_a" info
+n=$(counters)
+wait_counters $((n + 3))
+echo "NIMBUS-MIG-COUNT-AFTER-REFUSAL $n -> $(counters)"
 before=$(counters)
 echo "NIMBUS-MIG-COUNT-BEFORE $before"
 # The receiver answers when the migration has ended.
