@@ -24,19 +24,16 @@ rc=0
 NIMBUS_LAB_QUIET=1 NIMBUS_LAB_OUT=$labout NIMBUS_LAB_TIMEOUT=$((600 + runs * 240)) \
     NIMBUS_LAB_L1_APPEND="lab.bench_runs=$runs" "$ROOT/tests/lab/run.sh" bench-migration || rc=$?
 log=$labout/bench-migration.log
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { if (!NR) print 0; else if (NR % 2) print v[(NR + 1) / 2];
-        else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "n/a" }'; }
+# shellcheck source=../lib.sh
+. "$ROOT/bench/lib.sh"
 pick() { # VMM FIELD
     tr -d '\r' <"$log" | awk -v v="$1" -v f="$2=" '$1 == "BENCH" && $3 == v && $NF == "rc=0" {
         for (i = 1; i <= NF; i++) if (index($i, f) == 1) { sub(f, "", $i); print $i } }'
 }
-dn=$(pick nimbus downtime_ms | median)
-dq=$(pick qemu downtime_ms | median)
-tn=$(pick nimbus total_ms | median)
-tq=$(pick qemu total_ms | median)
+dn=$(fmt "$(pick nimbus downtime_ms | median)" 0)
+dq=$(fmt "$(pick qemu downtime_ms | median)" 0)
+tn=$(fmt "$(pick nimbus total_ms | median)" 0)
+tq=$(fmt "$(pick qemu total_ms | median)" 0)
 {
     echo "== nimbus live-migration benchmark, $(date -u +%FT%TZ) =="
     echo "host: $(nproc) CPUs, load average $load at the start (nested TCG lab: noisy; the ratios matter)"
