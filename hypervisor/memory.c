@@ -3,6 +3,7 @@
 #include "hypervisor/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/memfd.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -397,4 +398,25 @@ bad:
                 "invalid size '%s' (expected a positive number with an optional K, M, G or T suffix)",
                 text ? text : "");
     return false;
+}
+
+#define ZERO_CHECK_PAGE 4096u
+
+bool memory_page_is_zero(const void *p)
+{
+    const uint64_t *w = p;
+    for (unsigned i = 0; i < ZERO_CHECK_PAGE / 8; i += 4)
+        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+            return false;
+    return true;
+}
+
+void memory_zero_region(const MemRegion *r)
+{
+    if (r->fd >= 0 && fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)r->size) == 0 &&
+        madvise(r->hva, r->size, MADV_DONTNEED) == 0)
+        return;
+    for (uint64_t off = 0; off < r->size; off += ZERO_CHECK_PAGE)
+        if (!memory_page_is_zero(r->hva + off))
+            memset(r->hva + off, 0, ZERO_CHECK_PAGE);
 }

@@ -70,6 +70,13 @@ bool memory_set_dirty_logging(GuestMemory *mem, bool on, GError **errp);
  * device emulation's writes. */
 bool memory_fetch_dirty(GuestMemory *mem, MemRegion *r, uint64_t *bitmap, GError **errp);
 
+/* True if the 4 KiB page at p is all zero (snapshots and migration skip such
+ * pages). p must be 8-byte aligned. */
+bool memory_page_is_zero(const void *p);
+/* Make a RAM region all zero, cheaply where the kernel lets us (punch the
+ * memfd, drop private copies), else writing only the pages that are not. */
+void memory_zero_region(const MemRegion *r);
+
 /* Total bytes of RAM (regions with an fd). */
 uint64_t memory_ram_size(GuestMemory *mem);
 

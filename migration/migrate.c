@@ -24,15 +24,6 @@
 #define BATCH_BYTES (4u << 20)  /* Memory frame payload before it is sent */
 #define RUN_MAX (1u << 20)      /* longest entry */
 
-static bool page_is_zero(const uint8_t *p)
-{
-    const uint64_t *w = (const uint64_t *)(const void *)p;
-    for (unsigned i = 0; i < MIG_PAGE / 8; i += 4)
-        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
-            return false;
-    return true;
-}
-
 static size_t bitmap_words(uint64_t size)
 {
     return (size_t)((size / MIG_PAGE + 63) / 64);
@@ -87,7 +78,7 @@ static bool send_pages(Sender *s, const MemRegion *r, const uint64_t *bitmap, GE
     bool run_zero = false;
     for (uint64_t pg = 0; pg < pages; pg++) {
         bool want = !bitmap || (bitmap[pg / 64] >> (pg % 64)) & 1;
-        bool zero = want && page_is_zero(r->hva + pg * MIG_PAGE);
+        bool zero = want && memory_page_is_zero(r->hva + pg * MIG_PAGE);
         if (want && zero && !bitmap)
             want = false; /* full pass: nothing to send */
         if (run_len && (!want || zero != run_zero || run_len >= RUN_MAX)) {
@@ -427,13 +418,8 @@ static bool write_entry(void *opaque, const MigMemEntry *e, GError **errp)
 
 static void zero_ram(GPtrArray *ram)
 {
-    for (guint i = 0; i < ram->len; i++) {
-        const MemRegion *mr = ram->pdata[i];
-        if (fallocate(mr->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)mr->size) == 0 &&
-            madvise(mr->hva, mr->size, MADV_DONTNEED) == 0)
-            continue;
-        memset(mr->hva, 0, mr->size);
-    }
+    for (guint i = 0; i < ram->len; i++)
+        memory_zero_region(ram->pdata[i]);
 }
 
 bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *control, const MigrationReceiveOps *ops,

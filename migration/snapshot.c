@@ -369,15 +369,6 @@ char *snapshot_memory_file_name(uint64_t gpa)
     return g_strdup_printf("memory-0x%" G_GINT64_MODIFIER "x.bin", gpa);
 }
 
-static bool page_is_zero(const uint8_t *p)
-{
-    const uint64_t *w = (const uint64_t *)(const void *)p;
-    for (unsigned i = 0; i < PAGE / 8; i += 4)
-        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
-            return false;
-    return true;
-}
-
 static bool pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
 {
     while (len) {
@@ -436,7 +427,7 @@ static bool write_sparse(const char *path, const uint8_t *hva, uint64_t size, GE
     bool ok = true;
     for (uint64_t off = 0; off < size && ok; off += PAGE) {
         uint64_t n = MIN((uint64_t)PAGE, size - off);
-        bool zero = n == PAGE && page_is_zero(hva + off);
+        bool zero = n == PAGE && memory_page_is_zero(hva + off);
         if (!zero) {
             if (!run_len)
                 run = off;
@@ -478,18 +469,6 @@ bool snapshot_memory_save(GuestMemory *mem, const char *dir, bool with_sha, Snap
     return true;
 }
 
-/* Make [hva, hva+size) of region mr all zero, cheaply where the kernel lets
- * us (punch the memfd, drop private copies), else page by page. */
-static void zero_region(const MemRegion *mr)
-{
-    if (fallocate(mr->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)mr->size) == 0 &&
-        madvise(mr->hva, mr->size, MADV_DONTNEED) == 0)
-        return;
-    for (uint64_t off = 0; off < mr->size; off += PAGE)
-        if (!page_is_zero(mr->hva + off))
-            memset(mr->hva + off, 0, PAGE);
-}
-
 static const MemRegion *find_ram(GPtrArray *regions, uint64_t gpa)
 {
     for (guint i = 0; i < regions->len; i++) {
@@ -516,7 +495,7 @@ static bool load_file(const MemRegion *mr, const char *path, const SnapshotRegio
                 S_ISREG(st.st_mode) ? "a file" : "not a regular file", (gint64)st.st_size, r->size);
         goto out;
     }
-    zero_region(mr);
+    memory_zero_region(mr);
     /* Read the data segments only; holes stay zero. */
     off_t pos = 0;
     while ((uint64_t)pos < r->size) {
