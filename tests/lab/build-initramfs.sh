@@ -3,7 +3,7 @@
 #
 # L1's initramfs is two concatenated cpio archives (the kernel unpacks them in
 # turn, later files overriding earlier ones):
-#   base - busybox, kvm modules, L2 kernel/vmlinux/initrd, QEMU; large, cached
+#   base - busybox, L1 modules, L2 kernel(s)/initrd, QEMU; large, cached
 #          under a key of all its inputs, so a warm run does not rebuild it;
 #   run  - the VMM under test, the scenario, extra files; small, rebuilt on
 #          every run.
@@ -18,26 +18,27 @@ LAB_QEMU_FIRMWARE=(
 # Key for a set of inputs: text (versions, settings) plus file contents for
 # our small scripts.
 lab_key() {
-    { printf '%s\n' "$@"; cat "$LAB_DIR/build-initramfs.sh"; } | sha256sum | cut -c1-16
+    { printf '%s\n' "$@"; cat "$LAB_DIR/build-initramfs.sh" "$LAB_DIR/lib.sh"; } | sha256sum | cut -c1-16
 }
 
-# Keep the newest few archives of a kind; each scenario variant has its own.
+# Keep the newest few archives of a kind (of this architecture); each
+# scenario variant has its own.
 lab_prune() {
-    find "$LAB_CACHE/initramfs" -maxdepth 1 -name "$1-*" -printf '%T@ %p\n' |
+    find "$LAB_CACHE/initramfs" -maxdepth 1 -name "$LAB_PREFIX$1-*" -printf '%T@ %p\n' |
         sort -rn | tail -n +7 | cut -d' ' -f2- | xargs -r rm -f
 }
 
 # lab_build_l2_initrd: sets LAB_L2_INITRD.
 # NIMBUS_LAB_L2_MODULES: module names in load order (dependencies first),
-# taken from the L2 kernel's package (default: evdev and the ACPI button
-# driver, so the guest can react to the power button); NIMBUS_LAB_L2_OVERLAY: a directory
+# taken from the L2 kernel's package (default: LAB_L2_MODULES of the
+# architecture); NIMBUS_LAB_L2_OVERLAY: a directory
 # copied over the L2 root (e.g. lab/checks/*.sh with more check_ functions).
 lab_build_l2_initrd() {
-    local bb mods=${NIMBUS_LAB_L2_MODULES-evdev button} overlay=${NIMBUS_LAB_L2_OVERLAY:-} key root m ko
+    local bb mods=${NIMBUS_LAB_L2_MODULES-$LAB_L2_MODULES} overlay=${NIMBUS_LAB_L2_OVERLAY:-} key root m ko
     bb=$(lab_busybox)
     key=$(lab_key l2 "$bb" "$LAB_KVER" "$mods" "$(cat "$LAB_DIR/l2-init.sh")" \
         "$overlay" "$([[ -n $overlay ]] && find "$overlay" -printf '%P %s %T@\n' | sort)")
-    LAB_L2_INITRD=$LAB_CACHE/initramfs/l2-$key.cpio.gz
+    LAB_L2_INITRD=$LAB_CACHE/initramfs/${LAB_PREFIX}l2-$key.cpio.gz
     if [[ -s $LAB_L2_INITRD ]]; then
         touch "$LAB_L2_INITRD"
         return
@@ -61,45 +62,72 @@ lab_build_l2_initrd() {
     lab_prune l2
 }
 
+# lab_l2_qemu: sets LAB_L2_QEMU, the QEMU that runs inside L1 (the peer of
+# the benchmarks), and LAB_L2_QEMU_KEY (what its cache key depends on).
+# x86_64: the host's own; aarch64: Debian's arm64 build with its library
+# closure, extracted under the cache (LAB_L2_QEMU_SYSROOT: where its
+# libraries are).
+lab_l2_qemu() {
+    local files fw
+    if [[ $LAB_ARCH = aarch64 ]]; then
+        LAB_L2_QEMU_SYSROOT=$(lab_fetch_closure qemu-system-arm:arm64)
+        LAB_L2_QEMU=$LAB_L2_QEMU_SYSROOT/usr/bin/qemu-system-aarch64
+        [[ -x $LAB_L2_QEMU ]] || lab_die "qemu-system-arm:arm64 has no usr/bin/qemu-system-aarch64"
+        LAB_L2_QEMU_KEY=$LAB_L2_QEMU_SYSROOT
+        return
+    fi
+    LAB_L2_QEMU=$(command -v qemu-system-x86_64) || lab_die "qemu-system-x86_64 not installed"
+    # Package upgrades change size/mtime of the binary or a library.
+    files=("$LAB_L2_QEMU")
+    mapfile -t -O 1 files < <(ldd "$LAB_L2_QEMU" | grep -o '/[^ ]*')
+    for fw in "${LAB_QEMU_FIRMWARE[@]}"; do files+=("/usr/share/qemu/${fw%%:*}"); done
+    LAB_L2_QEMU_KEY=$(lab_stat_key "${files[@]}")
+}
+
 # lab_build_l1_base: sets LAB_L1_BASE.  Needs LAB_L2_INITRD.
 # NIMBUS_LAB_QEMU=0 leaves QEMU out; NIMBUS_LAB_L1_COMPRESS=gzip|none.
 lab_build_l1_base() {
-    local bb qemu="" qkey="" comp=${NIMBUS_LAB_L1_COMPRESS:-none} key root m src dst
+    local bb qemu="" qkey="" comp=${NIMBUS_LAB_L1_COMPRESS:-none} key root m src dst fw
     bb=$(lab_busybox)
     if [[ ${NIMBUS_LAB_QEMU:-1} = 1 ]]; then
-        qemu=$(command -v qemu-system-x86_64) || lab_die "qemu-system-x86_64 not installed"
-        # Package upgrades change size/mtime of the binary or a library.
-        local files=("$qemu") fw
-        mapfile -t -O 1 files < <(ldd "$qemu" | grep -o '/[^ ]*')
-        for fw in "${LAB_QEMU_FIRMWARE[@]}"; do files+=("/usr/share/qemu/${fw%%:*}"); done
-        qkey=$(lab_stat_key "${files[@]}")
+        lab_l2_qemu
+        qemu=$LAB_L2_QEMU qkey=$LAB_L2_QEMU_KEY
     fi
-    key=$(lab_key l1 "$bb" "$LAB_KVER" "$LAB_L2_INITRD" "$qemu" "$qkey" "$comp" \
+    key=$(lab_key l1 "$bb" "$LAB_KVER" "$LAB_L2_INITRD" "$qemu" "$qkey" "$comp" "$LAB_L1_MODULES" \
         "$(cat "$LAB_DIR/l1-init.sh" "$LAB_DIR/l1-lib.sh")")
-    LAB_L1_BASE=$LAB_CACHE/initramfs/l1-$key.cpio
+    LAB_L1_BASE=$LAB_CACHE/initramfs/${LAB_PREFIX}l1-$key.cpio
     if [[ -s $LAB_L1_BASE ]]; then
         touch "$LAB_L1_BASE"
         return
     fi
-    lab_log "building L1 base initramfs"
+    lab_log "building L1 base initramfs ($LAB_ARCH)"
     root=$(mktemp -d "$LAB_CACHE/tmp.XXXXXX")
     mkdir -p "$root"/{proc,sys,dev,tmp,lab/modules,l2}
     lab_install_busybox "$bb" "$root"
     install -m 0755 "$LAB_DIR/l1-init.sh" "$root/init"
     install -m 0644 "$LAB_DIR/l1-lib.sh" "$root/lab/lib.sh"
-    for m in virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd drivers/block/loop drivers/net/tun; do
+    # l1-init.sh loads lab/modules/order (no modules.dep in the initramfs).
+    for m in $LAB_L1_MODULES; do
         cp "$LAB_KMODDIR/$m.ko" "$root/lab/modules/"
+        echo "${m##*/}" >>"$root/lab/modules/order"
     done
-    cp "$LAB_BZIMAGE" "$root/l2/vmlinuz"
-    cp "$LAB_VMLINUX" "$root/l2/vmlinux"
     cp "$LAB_L2_INITRD" "$root/l2/initrd.gz"
-    if [[ -n $qemu ]]; then
-        lab_install_elf "$qemu" "$root" /usr/bin/qemu-system-x86_64
-        mkdir -p "$root/usr/share/qemu"
-        for fw in "${LAB_QEMU_FIRMWARE[@]}"; do
-            src=${fw%%:*} dst=${fw#*:}
-            cp -L "/usr/share/qemu/$src" "$root/usr/share/qemu/${dst:-$src}"
-        done
+    if [[ $LAB_ARCH = aarch64 ]]; then
+        cp "$LAB_KERNEL" "$root/l2/Image"
+        # With -nodefaults and no NIC option ROM this QEMU needs no data files.
+        [[ -z $qemu ]] ||
+            LAB_SYSROOTS=$LAB_L2_QEMU_SYSROOT lab_install_elf "$qemu" "$root" /usr/bin/qemu-system-aarch64
+    else
+        cp "$LAB_BZIMAGE" "$root/l2/vmlinuz"
+        cp "$LAB_VMLINUX" "$root/l2/vmlinux"
+        if [[ -n $qemu ]]; then
+            lab_install_elf "$qemu" "$root" /usr/bin/qemu-system-x86_64
+            mkdir -p "$root/usr/share/qemu"
+            for fw in "${LAB_QEMU_FIRMWARE[@]}"; do
+                src=${fw%%:*} dst=${fw#*:}
+                cp -L "/usr/share/qemu/$src" "$root/usr/share/qemu/${dst:-$src}"
+            done
+        fi
     fi
     lab_cpio "$root" "$LAB_L1_BASE" "$comp"
     rm -rf "$root"
@@ -107,8 +135,9 @@ lab_build_l1_base() {
 }
 
 # lab_build_l1_run DIR SCENARIO_L1_SCRIPT OUT: the per-run archive.
-# NIMBUS_BIN: the VMM, installed as /usr/bin/nimbus with its libraries;
-# NIMBUS_REMOTE_BIN: its CLI client, as /usr/bin/nimbus-remote.
+# LAB_NIMBUS_BIN: the VMM (NIMBUS_BIN, or the aarch64 build for aarch64
+# scenarios), installed as /usr/bin/nimbus with its libraries;
+# LAB_NIMBUS_REMOTE_BIN: its CLI client, as /usr/bin/nimbus-remote.
 # NIMBUS_LAB_FILES: "HOSTPATH:L1PATH ..." extra files for the scenario.
 # NIMBUS_LAB_TREES: "HOSTDIR:L1DIR ..." directory trees copied whole, plus
 # the libraries (ldd) of every ELF program or library in them (the tree's own
@@ -117,11 +146,11 @@ lab_build_l1_run() {
     local root=$1/l1run script=$2 out=$3 f t libdirs
     mkdir -p "$root/lab"
     install -m 0755 "$script" "$root/lab/scenario.sh"
-    if [[ -n ${NIMBUS_BIN:-} ]]; then
-        lab_install_elf "$NIMBUS_BIN" "$root" /usr/bin/nimbus
+    if [[ -n ${LAB_NIMBUS_BIN:-} ]]; then
+        lab_install_elf "$LAB_NIMBUS_BIN" "$root" /usr/bin/nimbus
     fi
-    if [[ -n ${NIMBUS_REMOTE_BIN:-} ]]; then
-        lab_install_elf "$NIMBUS_REMOTE_BIN" "$root" /usr/bin/nimbus-remote
+    if [[ -n ${LAB_NIMBUS_REMOTE_BIN:-} ]]; then
+        lab_install_elf "$LAB_NIMBUS_REMOTE_BIN" "$root" /usr/bin/nimbus-remote
     fi
     for f in ${NIMBUS_LAB_FILES:-}; do
         [[ -e ${f%%:*} ]] || lab_die "NIMBUS_LAB_FILES: ${f%%:*} not found"

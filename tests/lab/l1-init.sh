@@ -1,7 +1,9 @@
 #!/bin/sh
-# /init of L1: the Debian cloud kernel running under QEMU TCG (which emulates
-# AMD SVM + NPT).  Loads kvm-amd so /dev/kvm exists, runs the scenario
-# /lab/scenario.sh, reports its status and powers off (L0 QEMU then exits).
+# /init of L1: the Debian cloud kernel running under QEMU TCG, which emulates
+# AMD SVM + NPT (x86_64) or EL2 (aarch64, where KVM is built into the
+# kernel).  Loads the modules of /lab/modules/order (kvm-amd: /dev/kvm; loop,
+# tun), runs the scenario /lab/scenario.sh, reports its status and powers off
+# (L0 QEMU then exits).
 #
 # Lines: NIMBUS-L1-READY up=<s> ..., NIMBUS-L1-ERROR <why>, NIMBUS-L1-DONE rc=<rc>
 export PATH=/bin:/usr/bin
@@ -21,14 +23,15 @@ if [ "$hostdate" -gt 0 ] && { [ $((now - hostdate)) -gt 3600 ] || [ $((hostdate 
 fi
 export LAB_HOSTDATE="$hostdate"
 
-# No modules.dep in the initramfs: load in dependency order (loop: scenarios
-# inspect the disk images their guests wrote; tun: nimbus creates taps).
+# No modules.dep in the initramfs: the order file lists dependencies first
+# (loop: scenarios inspect the disk images their guests wrote; tun: nimbus
+# creates taps).
 rc=0
-for m in irqbypass kvm kvm-amd loop tun; do
+while read -r m; do
     insmod "/lab/modules/$m.ko" || { echo "NIMBUS-L1-ERROR insmod $m failed"; rc=125; }
-done
+done </lab/modules/order
 if [ ! -c /dev/kvm ]; then
-    echo "NIMBUS-L1-ERROR no /dev/kvm: $(dmesg | grep -iE 'kvm|svm' | tail -n3 | tr '\n' '|')"
+    echo "NIMBUS-L1-ERROR no /dev/kvm: $(dmesg | grep -iE 'kvm|svm|hyp' | tail -n3 | tr '\n' '|')"
     rc=125
 fi
 

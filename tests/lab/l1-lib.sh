@@ -8,10 +8,22 @@
 
 # LAB_ROOT: empty inside L1; the staging directory when run.sh runs a
 # scenario directly on a host whose /dev/kvm runs stock guests.
-L2_BZIMAGE=${LAB_ROOT:-}/l2/vmlinuz  # the stock kernel, bzImage
-L2_VMLINUX=${LAB_ROOT:-}/l2/vmlinux  # the same kernel as ELF with the PVH note
 L2_INITRD=${LAB_ROOT:-}/l2/initrd.gz # busybox + l2-init.sh
-L2_APPEND="console=ttyS0 panic=-1 quiet"
+# L2 has L1's architecture.  L2_KERNEL: the stock kernel as its VMMs boot it.
+case $(uname -m) in
+    aarch64)
+        L2_IMAGE=${LAB_ROOT:-}/l2/Image # arm64 Image (uncompressed, EFI stub)
+        L2_KERNEL=$L2_IMAGE
+        L2_CONSOLE=ttyAMA0 # PL011
+        ;;
+    *)
+        L2_BZIMAGE=${LAB_ROOT:-}/l2/vmlinuz # the stock kernel, bzImage
+        L2_VMLINUX=${LAB_ROOT:-}/l2/vmlinux # the same kernel as ELF with the PVH note
+        L2_KERNEL=$L2_BZIMAGE
+        L2_CONSOLE=ttyS0
+        ;;
+esac
+L2_APPEND="console=$L2_CONSOLE panic=-1 quiet"
 L2_TIMEOUT=${L2_TIMEOUT:-120} # seconds per VMM run; busybox timeout kills it
 
 read -r LAB_CMDLINE </proc/cmdline

@@ -1,14 +1,104 @@
 # shellcheck shell=bash
-# Shared host-side functions of the nested x86 lab (sourced, not executed).
+# Shared host-side functions of the nested lab (sourced, not executed).
 #
 # Everything the lab needs from outside the checkout comes from Debian's
-# archive (kernel, busybox, decompressor) and is cached under $LAB_CACHE so a
-# warm run touches neither the network nor dpkg.  Cache entries are keyed by
-# the Debian package version, so a new kernel upload is picked up by itself.
+# archive (kernel, busybox, decompressor, the arm64 QEMU) and is cached under
+# $LAB_CACHE so a warm run touches neither the network nor dpkg.  Cache
+# entries are keyed by the Debian package version, so a new kernel upload is
+# picked up by itself.
+#
+# One lab, two guest architectures: LAB_ARCH (x86_64, the default, or
+# aarch64; a scenario's .conf sets it) selects the L0 QEMU, the kernel
+# package, busybox, the L1 modules and the nimbus binary (lab_arch_init).
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_CACHE=${NIMBUS_LAB_CACHE:-${HOME:-/root}/.cache/nimbus-lab}
-LAB_KERNEL_META=${NIMBUS_LAB_KERNEL_META:-linux-image-cloud-amd64}
+
+# lab_arch_init: the settings that differ between guest architectures, from
+# LAB_ARCH.  Called when this file is sourced and again by run.sh once the
+# scenario's .conf has had its say.
+#   LAB_PKG_ARCH    ":arm64" for a foreign Debian architecture, else empty
+#   LAB_KERNEL_META the metapackage naming the current stock cloud kernel
+#   LAB_L0_QEMU     the QEMU that runs L1 under TCG; LAB_L0_ARGS its machine
+#   LAB_CONSOLE     the serial console of L1 and L2
+#   LAB_L1_MODULES  L1 modules (paths under kernel/) in load order
+#   LAB_L2_MODULES  default L2 modules in load order (NIMBUS_LAB_L2_MODULES wins)
+#   LAB_PREFIX      prefix of cached initramfs names, so the architectures
+#                   neither share nor prune each other's archives
+#   LAB_NIMBUS_BIN / LAB_NIMBUS_REMOTE_BIN  the binaries for this architecture
+lab_arch_init() {
+    LAB_ARCH=${LAB_ARCH:-x86_64}
+    case $LAB_ARCH in
+        x86_64)
+            LAB_PKG_ARCH="" LAB_PREFIX=""
+            LAB_KERNEL_META=${NIMBUS_LAB_KERNEL_META:-linux-image-cloud-amd64}
+            LAB_L0_QEMU=qemu-system-x86_64
+            # QEMU TCG emulates AMD SVM + NPT; one vCPU (NIMBUS_LAB_SMP).
+            LAB_L0_ARGS=(-accel tcg -cpu EPYC -smp "${NIMBUS_LAB_SMP:-1}")
+            LAB_CONSOLE=ttyS0
+            LAB_L1_MODULES="virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd drivers/block/loop drivers/net/tun"
+            # evdev + button: the guest can react to the ACPI power button.
+            LAB_L2_MODULES="evdev button"
+            LAB_NIMBUS_BIN=${NIMBUS_BIN:-} LAB_NIMBUS_REMOTE_BIN=${NIMBUS_REMOTE_BIN:-} LAB_NIMBUS_WHY=""
+            if [[ -n $LAB_NIMBUS_BIN && -e $LAB_NIMBUS_BIN && $(lab_elf_arch "$LAB_NIMBUS_BIN") != x86_64 ]]; then
+                LAB_NIMBUS_WHY="NIMBUS_BIN=$LAB_NIMBUS_BIN is not an x86_64 build"
+                LAB_NIMBUS_BIN="" LAB_NIMBUS_REMOTE_BIN=""
+            fi
+            ;;
+        aarch64)
+            LAB_PKG_ARCH=":arm64" LAB_PREFIX="arm64-"
+            LAB_KERNEL_META=${NIMBUS_LAB_KERNEL_META_AARCH64:-linux-image-cloud-arm64}
+            LAB_L0_QEMU=qemu-system-aarch64
+            # EL2 for L1's KVM (virtualization=on); L1's KVM offers only the
+            # vGIC model of L0's GIC, and GICv3 is what guests need.  Without
+            # pauth-impdef=on TCG emulates QARMA and runs 3-4x slower.
+            LAB_L0_ARGS=(-accel tcg,thread=multi -M virt,virtualization=on,gic-version=3
+                -cpu max,pauth-impdef=on -smp "${NIMBUS_LAB_SMP:-2}")
+            LAB_CONSOLE=ttyAMA0
+            # KVM is built into the arm64 cloud kernel; only loop and tun are modules.
+            LAB_L1_MODULES="drivers/block/loop drivers/net/tun"
+            # The arm64 cloud kernel has VIRTIO=m: the virtio-pci transport
+            # and the device drivers, dependencies first (each .ko's depends=).
+            LAB_L2_MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+                virtio_blk virtio_rng failover net_failover virtio_net virtio_console"
+            LAB_L2_MODULES=$(echo $LAB_L2_MODULES)
+            LAB_SYSROOTS=${NIMBUS_LAB_SYSROOTS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/nimbus-cross/arm64-sysroot}
+            lab_arch_nimbus_bins
+            ;;
+        *) lab_die "LAB_ARCH=$LAB_ARCH: want x86_64 or aarch64" ;;
+    esac
+}
+
+# lab_elf_arch FILE: the machine of an ELF file (x86_64, aarch64 or other).
+lab_elf_arch() {
+    case $(od -An -tx1 -j18 -N2 "$1" 2>/dev/null | tr -d ' ') in
+        3e00) echo x86_64 ;;
+        b700) echo aarch64 ;;
+        *) echo other ;;
+    esac
+}
+
+# The aarch64 binaries: NIMBUS_BIN_AARCH64 (set by the lab's ctest entries to
+# the cross build), else NIMBUS_BIN when it is an aarch64 build (a run by
+# hand, or a native aarch64 build).  LAB_NIMBUS_WHY says why there is none.
+lab_arch_nimbus_bins() {
+    LAB_NIMBUS_BIN="" LAB_NIMBUS_REMOTE_BIN="" LAB_NIMBUS_WHY=""
+    if [[ -n ${NIMBUS_BIN_AARCH64:-} ]]; then
+        LAB_NIMBUS_BIN=$NIMBUS_BIN_AARCH64
+        LAB_NIMBUS_REMOTE_BIN=${NIMBUS_REMOTE_BIN_AARCH64:-}
+    elif [[ -n ${NIMBUS_BIN:-} && $(lab_elf_arch "$NIMBUS_BIN") = aarch64 ]]; then
+        LAB_NIMBUS_BIN=$NIMBUS_BIN
+        LAB_NIMBUS_REMOTE_BIN=${NIMBUS_REMOTE_BIN:-}
+    else
+        LAB_NIMBUS_WHY="no aarch64 nimbus: set NIMBUS_BIN_AARCH64 (or NIMBUS_BIN) to a cross build (NIMBUS_BIN=${NIMBUS_BIN:-unset} is not aarch64)"
+        return
+    fi
+    if [[ ! -e $LAB_NIMBUS_BIN ]]; then
+        LAB_NIMBUS_WHY="the aarch64 nimbus $LAB_NIMBUS_BIN is not built (cross build: scripts/cross-sysroot.sh, then a build-aarch64 tree)"
+        LAB_NIMBUS_BIN=""
+    fi
+    [[ -z $LAB_NIMBUS_REMOTE_BIN || -e $LAB_NIMBUS_REMOTE_BIN ]] || LAB_NIMBUS_REMOTE_BIN=""
+}
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
@@ -52,38 +142,73 @@ lab_pkg_version() {
     printf '%s\n' "$v"
 }
 
-# The versioned kernel package the metapackage currently points to.
+# The versioned kernel package (without an architecture qualifier) the
+# metapackage currently points to.
 lab_kernel_pkg() {
     if [[ -n ${NIMBUS_LAB_KERNEL_PKG:-} ]]; then
         printf '%s\n' "$NIMBUS_LAB_KERNEL_PKG"
         return
     fi
-    apt-cache depends "$LAB_KERNEL_META" 2>/dev/null |
-        sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n1 | grep .
+    apt-cache depends "$LAB_KERNEL_META$LAB_PKG_ARCH" 2>/dev/null |
+        sed -n 's/^ *Depends: \(linux-image-[0-9][^ :]*\)\(:[a-z0-9]*\)\{0,1\}$/\1/p' | head -n1 | grep .
 }
 
-# lab_fetch_pkg PKG -> prints the directory holding the extracted package.
-# Result: $LAB_CACHE/pkg/<pkg>_<version>/root; older versions are pruned.
-lab_fetch_pkg() {
-    local pkg=$1 ver dir tmp deb
+# A foreign architecture's packages (name:arm64) need that architecture in
+# dpkg's list, or apt knows nothing of them.
+lab_need_foreign_arch() {
+    local arch=${1#:}
+    [[ -n $arch ]] || return 0
+    dpkg --print-foreign-architectures | grep -qx "$arch" && return 0
+    lab_log "adding the $arch package architecture to dpkg"
+    dpkg --add-architecture "$arch" || lab_die "dpkg --add-architecture $arch failed (need root)"
+    LAB_APT_UPDATED=0
+    lab_apt_update_once
+}
+
+# lab_fetch_pkgs NAME PKG... -> prints the directory holding the packages,
+# downloaded from Debian's archive and extracted over each other (never
+# installed).  PKG may carry an architecture (busybox-static:arm64).
+# Result: $LAB_CACHE/pkg/<NAME>_<version of the first PKG>/root; older
+# versions of NAME are pruned.
+lab_fetch_pkgs() {
+    local name=${1//:/-} pkg=$2 ver dir tmp deb
+    shift
+    lab_need_foreign_arch "$(grep -o ':.*' <<<"$pkg" || true)"
     ver=$(lab_apt_retry lab_pkg_version "$pkg") || lab_die "package $pkg not found in apt lists"
-    dir=$LAB_CACHE/pkg/${pkg}_${ver//:/%3a}
+    dir=$LAB_CACHE/pkg/${name}_${ver//:/%3a}
     if [[ ! -e $dir/.done ]]; then
-        lab_log "fetching $pkg $ver"
+        lab_log "fetching $* ($pkg $ver)"
         rm -rf "$dir" && mkdir -p "$dir"
         tmp=$dir/dl && mkdir -p "$tmp"
         # APT::Sandbox::User=root: as root, apt otherwise tries to download as
         # _apt, which cannot write into root's home.
-        (cd "$tmp" && lab_apt_retry apt-get download -q -o APT::Sandbox::User=root "$pkg=$ver" >&2) ||
-            lab_die "apt-get download $pkg=$ver failed"
-        deb=$(echo "$tmp"/*.deb)
-        dpkg-deb -x "$deb" "$dir/root"
+        (cd "$tmp" && lab_apt_retry apt-get download -q -o APT::Sandbox::User=root "$pkg=$ver" "${@:2}" >&2) ||
+            lab_die "apt-get download $*: failed"
+        for deb in "$tmp"/*.deb; do
+            dpkg-deb -x "$deb" "$dir/root"
+        done
         rm -rf "$tmp"
         touch "$dir/.done"
         # Keep only the newest version of each package.
-        find "$LAB_CACHE/pkg" -mindepth 1 -maxdepth 1 -name "${pkg}_*" ! -path "$dir" -exec rm -rf {} +
+        find "$LAB_CACHE/pkg" -mindepth 1 -maxdepth 1 -name "${name}_*" ! -path "$dir" -exec rm -rf {} +
     fi
     printf '%s\n' "$dir/root"
+}
+
+# lab_fetch_pkg PKG -> the directory holding the extracted package.
+lab_fetch_pkg() { lab_fetch_pkgs "$1" "$1"; }
+
+# lab_fetch_closure PKG -> the directory holding PKG and every package it
+# depends on, for a foreign architecture (PKG is name:arch): extracted, not
+# installed, so that L1 can run a program of that architecture.
+lab_fetch_closure() {
+    local pkg=$1 arch=${1##*:} deps
+    lab_need_foreign_arch "$arch"
+    mapfile -t deps < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+        --no-breaks --no-replaces --no-enhances --no-pre-depends "$pkg" 2>/dev/null |
+        grep -E "^[a-z0-9].*:$arch\$" | grep -vx "$pkg" | sort -u)
+    ((${#deps[@]})) || lab_die "cannot resolve the dependencies of $pkg"
+    lab_fetch_pkgs "$pkg-closure" "$pkg" "${deps[@]}"
 }
 
 # Ensure the tool that decompresses the kernel payload is on PATH, taking it
@@ -98,17 +223,26 @@ lab_need_tool() {
 }
 
 # lab_prepare_kernel: sets LAB_KVER, LAB_KROOT (extracted package),
-# LAB_BZIMAGE, LAB_VMLINUX (PVH ELF), LAB_KMODDIR (lib/modules/<ver>/kernel).
+# LAB_KMODDIR (lib/modules/<ver>/kernel), LAB_KERNEL (what L1 and L2 boot)
+# and, on x86_64, LAB_BZIMAGE (= LAB_KERNEL) and LAB_VMLINUX (PVH ELF).
 lab_prepare_kernel() {
     local pkg config comp
-    pkg=$(lab_apt_retry lab_kernel_pkg) || lab_die "cannot resolve $LAB_KERNEL_META"
-    LAB_KROOT=$(lab_fetch_pkg "$pkg")
+    lab_need_foreign_arch "$LAB_PKG_ARCH"
+    pkg=$(lab_apt_retry lab_kernel_pkg) || lab_die "cannot resolve $LAB_KERNEL_META$LAB_PKG_ARCH"
+    LAB_KROOT=$(lab_fetch_pkg "$pkg$LAB_PKG_ARCH")
     LAB_KVER=${pkg#linux-image-}
-    LAB_BZIMAGE=$LAB_KROOT/boot/vmlinuz-$LAB_KVER
+    LAB_KERNEL=$LAB_KROOT/boot/vmlinuz-$LAB_KVER
     # shellcheck disable=SC2034 # used by the scripts sourcing this file
     LAB_KMODDIR=$LAB_KROOT/lib/modules/$LAB_KVER/kernel
     config=$LAB_KROOT/boot/config-$LAB_KVER
-    [[ -f $LAB_BZIMAGE && -f $config ]] || lab_die "$pkg has no /boot/vmlinuz or config"
+    [[ -f $LAB_KERNEL && -f $config ]] || lab_die "$pkg has no /boot/vmlinuz or config"
+    if [[ $LAB_ARCH = aarch64 ]]; then
+        # Debian's arm64 vmlinuz is an uncompressed Image (magic "ARM\x64" at 56).
+        [[ $(od -An -tx1 -j56 -N4 "$LAB_KERNEL" | tr -d ' ') = 41524d64 ]] ||
+            lab_die "$LAB_KERNEL is not an arm64 Image"
+        return
+    fi
+    LAB_BZIMAGE=$LAB_KERNEL
     grep -qx 'CONFIG_PVH=y' "$config" || lab_die "$pkg is built without CONFIG_PVH=y: no PVH entry"
     LAB_VMLINUX=$(dirname "$LAB_KROOT")/vmlinux
     if [[ ! -s $LAB_VMLINUX ]]; then
@@ -127,17 +261,24 @@ lab_prepare_kernel() {
 # so the guests do not depend on what the host has installed.
 lab_busybox() {
     local root
-    root=$(lab_fetch_pkg busybox-static)
+    root=$(lab_fetch_pkg "busybox-static$LAB_PKG_ARCH")
     printf '%s\n' "$root/bin/busybox"
 }
 
 # lab_install_busybox BUSYBOX ROOT: busybox at ROOT/bin plus one symlink per
 # applet, made at build time so the guests' /init does no setup work.
+# A busybox of another architecture cannot list its applets here: the host
+# architecture's busybox-static of the same Debian version (same source and
+# configuration) lists them instead.
 lab_install_busybox() {
-    local bb=$1 root=$2 applet
+    local bb=$1 root=$2 applet lister=$1 applets
+    if [[ $(lab_elf_arch "$bb") != "$(uname -m)" ]]; then
+        lister=$(LAB_PKG_ARCH="" lab_busybox)
+    fi
+    applets=$("$lister" --list) && [[ -n $applets ]] || lab_die "$lister --list failed"
     mkdir -p "$root/bin"
     cp "$bb" "$root/bin/busybox"
-    for applet in $("$bb" --list); do
+    for applet in $applets; do
         [[ $applet = busybox ]] || ln -sf busybox "$root/bin/$applet"
     done
     # Programs are looked up in /bin only; keep the usual names resolving.
@@ -146,8 +287,9 @@ lab_install_busybox() {
 
 # lab_install_elf SRC ROOT DEST: copy a dynamically linked program to
 # ROOT/DEST with every library `ldd` reports (and the loader) at the same
-# path it has on the host.  The loader's built-in multiarch search path finds
-# them without an ld.so.cache.
+# path it has on the host (a program of another architecture: at the path it
+# has in its sysroot, see lab_foreign_elf_deps).  The loader's built-in
+# multiarch search path finds them without an ld.so.cache.
 lab_install_elf() {
     local src=$1 root=$2 dest=$3
     mkdir -p "$root/$(dirname "$dest")"
@@ -159,6 +301,10 @@ lab_install_elf() {
 # program or shared library, copied under ROOT as lab_install_elf does.
 lab_install_elf_deps() {
     local src=$1 root=$2 lib out
+    if [[ $(lab_elf_arch "$src") != "$(uname -m)" ]]; then
+        lab_foreign_elf_deps "$src" "$root"
+        return
+    fi
     out=$(ldd "$src" 2>&1) || {
         grep -q 'not a dynamic executable' <<<"$out" && return 0
         lab_die "ldd $src: $out"
@@ -173,6 +319,67 @@ lab_install_elf_deps() {
         mkdir -p "$root/$(dirname "$lib")"
         cp -L "$lib" "$root/$lib"
     done
+}
+
+# lab_foreign_elf_deps SRC ROOT: lab_install_elf_deps for an ELF file of
+# another architecture, which ldd cannot load: the loader (PT_INTERP) and the
+# DT_NEEDED closure, found with readelf in the directories of LD_LIBRARY_PATH
+# (copied to the same absolute path) and in the multiarch library directories
+# of each sysroot in LAB_SYSROOTS (colon-separated; copied to the path they
+# have inside the sysroot, which the target's loader searches by default).
+lab_foreign_elf_deps() {
+    local src=$1 root=$2 interp f n rel queue
+    local -A seen=()
+    interp=$(readelf -lW "$src" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+    if [[ -n $interp ]]; then
+        rel=$(lab_sysroot_find "$interp" "$interp") || lab_die "$src: loader $interp is in no sysroot ($LAB_SYSROOTS)"
+        lab_sysroot_copy "$rel" "$root"
+    fi
+    queue=("$src")
+    while ((${#queue[@]})); do
+        f=${queue[0]}
+        queue=("${queue[@]:1}")
+        for n in $(readelf -dW "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+            [[ -z ${seen[$n]:-} ]] || continue
+            seen[$n]=1
+            rel=$(lab_sysroot_find "$n") || lab_die "$src needs $n, found in no sysroot ($LAB_SYSROOTS)"
+            lab_sysroot_copy "$rel" "$root"
+            queue+=("${rel%%|*}")
+        done
+    done
+}
+
+# lab_sysroot_find NAME [PATH]: "HOSTFILE|DEST" for library NAME (or the
+# absolute target PATH); status 1 when no directory has it.
+lab_sysroot_find() {
+    local name=$1 path=${2:-} sr d
+    local -a dirs=()
+    IFS=: read -ra dirs <<<"${LD_LIBRARY_PATH:-}"
+    if [[ -z $path ]]; then
+        for d in "${dirs[@]}"; do
+            [[ -n $d && -e $d/$name ]] && { echo "$d/$name|$d/$name"; return; }
+        done
+    fi
+    IFS=: read -ra dirs <<<"${LAB_SYSROOTS:-}"
+    for sr in "${dirs[@]}"; do
+        [[ -n $sr ]] || continue
+        if [[ -n $path ]]; then
+            [[ -e $sr$path ]] && { echo "$sr$path|$path"; return; }
+            continue
+        fi
+        for d in /lib/aarch64-linux-gnu /usr/lib/aarch64-linux-gnu /lib /usr/lib; do
+            [[ -e $sr$d/$name ]] && { echo "$sr$d/$name|$d/$name"; return; }
+        done
+    done
+    return 1
+}
+
+# lab_sysroot_copy "HOSTFILE|DEST" ROOT: the file (links resolved) at ROOT/DEST.
+lab_sysroot_copy() {
+    local src=${1%%|*} dest=$2/${1#*|}
+    [[ -e $dest ]] && return
+    mkdir -p "$(dirname "$dest")"
+    cp -L "$src" "$dest"
 }
 
 # lab_cpio DIR OUT [gzip|none]: pack DIR as a newc archive owned by root.
@@ -193,16 +400,22 @@ lab_stat_key() {
     stat -L -c '%n %s %Y' "$@" | sha256sum | cut -c1-16
 }
 
-# lab_host_can_run_guests: true when this host's /dev/kvm runs stock kernels
-# at hardware speed (VMX or SVM in the CPU flags, and not the PVM module,
-# which emulates instead): then guests boot directly, without the nested lab.
+# lab_host_can_run_guests: true when this host's /dev/kvm runs stock
+# LAB_ARCH kernels at hardware speed: then guests boot directly, without the
+# nested lab.  x86_64: VMX or SVM in the CPU flags, and not the PVM module
+# (which emulates instead); aarch64: an aarch64 host with a usable /dev/kvm.
+# Another architecture's guests always need the nested lab.
 # NIMBUS_LAB_MODE=direct|nested overrides the detection.
 lab_host_can_run_guests() {
     case ${NIMBUS_LAB_MODE:-auto} in
         direct) return 0 ;;
         nested) return 1 ;;
     esac
+    [[ $(uname -m) = "$LAB_ARCH" ]] || return 1
     [[ -r /dev/kvm && -w /dev/kvm ]] || return 1
+    [[ $LAB_ARCH = aarch64 ]] && return 0
     grep -qwE 'vmx|svm' /proc/cpuinfo || return 1
     [[ ! -d /sys/module/kvm_pvm ]]
 }
+
+lab_arch_init

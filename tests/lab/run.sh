@@ -1,5 +1,5 @@
 #!/bin/bash
-# run.sh SCENARIO — run one scenario of the nested x86 lab and check it.
+# run.sh SCENARIO — run one scenario of the nested lab and check it.
 #
 # Builds (or reuses) the L1/L2 images, boots L1 under QEMU TCG with
 # scenarios/SCENARIO.l1.sh as /lab/scenario.sh, logs the L1 console to
@@ -25,24 +25,27 @@ l1_script=$LAB_DIR/scenarios/$scen.l1.sh
 check_script=$LAB_DIR/scenarios/$scen.check.sh
 [[ -f $l1_script && -f $check_script ]] || lab_die "no scenario '$scen' in $LAB_DIR/scenarios"
 
-# Per-scenario settings (scenarios/NAME.conf, optional).
-LAB_NEEDS_NIMBUS=0     # 1: skip when NIMBUS_BIN is unset
+# Per-scenario settings (scenarios/NAME.conf, optional).  A .conf that sets
+# LAB_ARCH does so first and calls lab_arch_init before using LAB_* values.
+LAB_ARCH=x86_64        # guest architecture: x86_64 or aarch64
+LAB_NEEDS_NIMBUS=0     # 1: skip when there is no nimbus for LAB_ARCH
 LAB_L1_APPEND=""       # extra L1 kernel parameters
 LAB_L1_QEMU_ARGS=()    # extra L0 QEMU arguments (machine, devices)
+lab_arch_init
 if [[ -f $LAB_DIR/scenarios/$scen.conf ]]; then
     # shellcheck source=/dev/null
     . "$LAB_DIR/scenarios/$scen.conf"
 fi
+lab_arch_init
 
 skip() { echo "SKIP: $scen: $*"; exit 77; }
-lab_host_can_run_guests || command -v qemu-system-x86_64 >/dev/null ||
-    skip "qemu-system-x86_64 is not installed (needed for the nested lab)"
+lab_host_can_run_guests || command -v "$LAB_L0_QEMU" >/dev/null ||
+    skip "$LAB_L0_QEMU is not installed (needed for the nested $LAB_ARCH lab)"
 if [[ $LAB_NEEDS_NIMBUS = 1 ]]; then
-    [[ -n ${NIMBUS_BIN:-} ]] || skip "NIMBUS_BIN is not set (path of the nimbus binary)"
-    [[ -x $NIMBUS_BIN ]] || lab_die "NIMBUS_BIN=$NIMBUS_BIN is not an executable"
+    [[ -n $LAB_NIMBUS_BIN ]] || skip "${LAB_NIMBUS_WHY:-NIMBUS_BIN is not set (path of the nimbus binary)}"
+    [[ -x $LAB_NIMBUS_BIN ]] || lab_die "nimbus binary $LAB_NIMBUS_BIN is not an executable"
 fi
 timeout_s=${NIMBUS_LAB_TIMEOUT:-600}
-smp=${NIMBUS_LAB_SMP:-1}
 out=${NIMBUS_LAB_OUT:-${TMPDIR:-/tmp}/nimbus-lab}
 log=$out/$scen.log
 mkdir -p "$out" "$LAB_CACHE"
@@ -79,12 +82,16 @@ if lab_host_can_run_guests; then
     root=$work/root
     mkdir -p "$root/lab" "$root/l2" "$root/bin"
     cp "$LAB_DIR/l1-lib.sh" "$root/lab/lib.sh"
-    ln -s "$LAB_BZIMAGE" "$root/l2/vmlinuz"
-    ln -s "$LAB_VMLINUX" "$root/l2/vmlinux"
+    if [[ $LAB_ARCH = aarch64 ]]; then
+        ln -s "$LAB_KERNEL" "$root/l2/Image"
+    else
+        ln -s "$LAB_BZIMAGE" "$root/l2/vmlinuz"
+        ln -s "$LAB_VMLINUX" "$root/l2/vmlinux"
+    fi
     ln -s "$LAB_L2_INITRD" "$root/l2/initrd.gz"
-    [[ -z ${NIMBUS_BIN:-} ]] || ln -s "$(realpath "$NIMBUS_BIN")" "$root/bin/nimbus"
-    [[ -z ${NIMBUS_REMOTE_BIN:-} ]] ||
-        ln -s "$(realpath "$NIMBUS_REMOTE_BIN")" "$root/bin/nimbus-remote"
+    [[ -z $LAB_NIMBUS_BIN ]] || ln -s "$(realpath "$LAB_NIMBUS_BIN")" "$root/bin/nimbus"
+    [[ -z $LAB_NIMBUS_REMOTE_BIN ]] ||
+        ln -s "$(realpath "$LAB_NIMBUS_REMOTE_BIN")" "$root/bin/nimbus-remote"
     for f in ${NIMBUS_LAB_FILES:-}; do
         mkdir -p "$root/$(dirname "${f#*:}")"
         cp -L "${f%%:*}" "$root/${f#*:}"
@@ -110,15 +117,15 @@ else
     lab_prepare_kernel
     lab_build_l2_initrd
     lab_build_l1_base
-    ln -f "$LAB_BZIMAGE" "$work/vmlinuz" 2>/dev/null || cp "$LAB_BZIMAGE" "$work/vmlinuz"
+    ln -f "$LAB_KERNEL" "$work/vmlinuz" 2>/dev/null || cp "$LAB_KERNEL" "$work/vmlinuz"
     lab_build_l1_run "$work" "$l1_script" "$work/run.cpio"
     cat "$LAB_L1_BASE" "$work/run.cpio" >"$work/l1.img"
     lab_unlock
     t1=$(ms)
-    l0=(qemu-system-x86_64 -accel tcg -cpu EPYC -smp "$smp" -m 2048
+    l0=("$LAB_L0_QEMU" "${LAB_L0_ARGS[@]}" -m 2048
         -nographic -no-reboot -nodefaults -serial stdio "${LAB_L1_QEMU_ARGS[@]}"
         -kernel "$work/vmlinuz" -initrd "$work/l1.img"
-        -append "console=ttyS0 panic=-1 quiet lab.hostdate=$hostdate lab.scenario=$scen $LAB_L1_APPEND ${NIMBUS_LAB_L1_APPEND:-}")
+        -append "console=$LAB_CONSOLE panic=-1 quiet lab.hostdate=$hostdate lab.scenario=$scen $LAB_L1_APPEND ${NIMBUS_LAB_L1_APPEND:-}")
     run_logged timeout -k 10 "$timeout_s" "${l0[@]}"
     # QEMU 7.2's TCG sometimes aborts on an interrupt assertion (LAB.md §5): it
     # is L0's bug, not the VMM's, so that one failure earns a single retry.
@@ -129,7 +136,7 @@ else
     fi
 fi
 t2=$(ms)
-lab_log "$scen ($mode): images $((t1 - t0)) ms, run $((t2 - t1)) ms, log $log"
+lab_log "$scen ($LAB_ARCH, $mode): images $((t1 - t0)) ms, run $((t2 - t1)) ms, log $log"
 
 rc=0
 NIMBUS_LAB_HOSTDATE=$hostdate bash "$check_script" "$log" || rc=$?
