@@ -79,3 +79,26 @@ expect_l2_boot() {
         fail "$label: VMM exit status $rc, want $want_rc (${ms} ms)"
     fi
 }
+
+# expect_same WHAT TAG_A TAG_B: the values after the first NIMBUS-TAG_A and
+# NIMBUS-TAG_B lines (a checksum L2 printed and the one L1 computed, say)
+# are there and equal.
+expect_same() {
+    local what=$1 a b
+    a=$(first_value ".*NIMBUS-$2 \([0-9a-f]*\).*" "$LAB_TEXT")
+    b=$(first_value ".*NIMBUS-$3 \([0-9a-f]*\).*" "$LAB_TEXT")
+    if [[ -n $a && $a = "$b" ]]; then
+        pass "$what ($a)"
+    else
+        fail "$what: $2 '$a', $3 '$b'"
+    fi
+}
+
+# expect_checks NAME...: each named L2 check ran and passed (expect_l2_boot
+# reports failed ones; this catches checks that never ran).
+expect_checks() {
+    local c
+    for c; do
+        grep -q "NIMBUS-L2-CHECK $c PASS" <<<"$LAB_TEXT" || fail "check $c did not pass"
+    done
+}

@@ -60,3 +60,24 @@ l2_run() {
     echo "NIMBUS-L2-END $label rc=$rc ms=$(($(lab_ms) - t0))"
     return "$rc"
 }
+
+# lab_tcp_peers: the L1 ends of L2's check_net (virtio.overlay): port 5001
+# serves a 4 MiB random file whose sha256 is LAB_NET_SHA (pass it to L2 as
+# lab.net_sha=), port 5002 saves what L2 sends in /tmp/from-guest.bin.
+lab_tcp_peers() {
+    head -c 4194304 /dev/urandom >/tmp/to-guest.bin
+    LAB_NET_SHA=$(sha256sum /tmp/to-guest.bin | cut -d' ' -f1)
+    nc -l -p 5001 </tmp/to-guest.bin >/dev/null 2>&1 &
+    # busybox nc ends when its stdin ends: keep the receiver's stdin open.
+    sleep 600 | nc -l -p 5002 >/tmp/from-guest.bin 2>/dev/null &
+}
+
+# lab_image_sha IMAGE PATH: the sha256 of PATH inside the ext4 IMAGE, which
+# is mounted read-only on a loop device (status 1 when it cannot be).
+lab_image_sha() {
+    mnt=${LAB_ROOT:-}/mnt/image
+    mkdir -p "$mnt"
+    mount -o ro,loop "$1" "$mnt" || return 1
+    sha256sum "$mnt/$2" 2>&1 | cut -d' ' -f1
+    umount "$mnt"
+}
