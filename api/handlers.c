@@ -287,6 +287,20 @@ static void handle_vm_receive_migration(Vmm *vmm, GBytes *body, ApiReply *reply)
         reply_result(reply, false, err);
 }
 
+static void handle_vm_cancel_migration(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    g_autoptr(GError) err = NULL;
+    bool ok = api_migration_cancel(vmm, &err);
+    reply_result(reply, ok, err);
+}
+
+static void handle_vm_migration_progress(Vmm *vmm, GBytes *body, ApiReply *reply)
+{
+    g_autoptr(GError) err = NULL;
+    if (!api_migration_progress(vmm, reply, &err))
+        reply_result(reply, false, err);
+}
+
 static const char *api_state_name(VmState s)
 {
     switch (s) {
@@ -366,6 +380,8 @@ const ApiRoute api_routes[] = {
     { "PUT", API_PATH_PREFIX "/vm.restore", handle_vm_restore },
     { "PUT", API_PATH_PREFIX "/vm.send-migration", handle_vm_send_migration },
     { "PUT", API_PATH_PREFIX "/vm.receive-migration", handle_vm_receive_migration },
+    { "PUT", API_PATH_PREFIX "/vm.cancel-migration", handle_vm_cancel_migration },
+    { "GET", API_PATH_PREFIX "/vm.migration-progress", handle_vm_migration_progress },
     { NULL, NULL, NULL },
 };
 

@@ -4,8 +4,10 @@
  *   nimbus-remote --api-socket PATH COMMAND [ARG]
  *
  * Prints the reply body as indented JSON (ping, info, counters), one plain
- * line for snapshot and restore; exit status
+ * line for snapshot and restore, a progress display and the final
+ * statistics for the migrations (remote_migration.c); exit status
  * 0 on success, 1 on any failure with the server's error message on stderr. */
+#include "api/remote_migration.h"
 #include "hypervisor/version.h"
 
 #include <gio/gunixsocketaddress.h>
@@ -53,6 +55,10 @@ static const Command commands[] = {
       "live-migrate the running VM; waits until it is done" },
     { "receive-migration", "PUT", "vm.receive-migration", ARG_RECEIVE_MIGRATION,
       "receive a migrating VM into this empty nimbus; waits until it runs" },
+    { "cancel-migration", "PUT", "vm.cancel-migration", ARG_NONE,
+      "cancel the outgoing migration (the VM keeps running here)" },
+    { "migration-progress", "GET", "vm.migration-progress", ARG_NONE,
+      "show the progress of the current or last migration" },
 };
 
 static const char *const arg_names[] = {
@@ -69,6 +75,8 @@ static void usage(FILE *out)
     fprintf(out, "Usage: nimbus-remote --api-socket PATH COMMAND [ARG]\n\nCommands:\n");
     for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
         fprintf(out, "  %-14s %s%s\n", commands[i].name, arg_names[commands[i].arg], commands[i].help);
+    fprintf(out, "\nsend-migration options: --local (pass the memory fds; memory shared=on, unix: only),\n"
+                 "  --downtime-ms N (the downtime target); --no-progress (only the final statistics).\n");
     fprintf(out, "\nExit status: 0 on success, 1 on an error (the server's message on stderr).\n");
 }
 
@@ -231,10 +239,14 @@ static void print_migration(bool sent, GBytes *body)
 int main(int argc, char **argv)
 {
     g_autofree char *socket_path = NULL;
-    gboolean version = FALSE, help = FALSE;
+    gboolean version = FALSE, help = FALSE, local = FALSE, no_progress = FALSE;
+    gint downtime_ms = 0;
     const GOptionEntry entries[] = {
         { "api-socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path, "The API socket of nimbus",
           "PATH" },
+        { "local", 0, 0, G_OPTION_ARG_NONE, &local, "send-migration: pass the memory fds", NULL },
+        { "downtime-ms", 0, 0, G_OPTION_ARG_INT, &downtime_ms, "send-migration: the downtime target", "N" },
+        { "no-progress", 0, 0, G_OPTION_ARG_NONE, &no_progress, "migrations: no progress display", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
         { "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show the usage and exit", NULL },
         { NULL },
@@ -285,37 +297,42 @@ int main(int argc, char **argv)
             return die("%s: %s", cmd->name, err->message);
         len = strlen(data);
     }
-    bool migration = cmd->arg == ARG_SEND_MIGRATION || cmd->arg == ARG_RECEIVE_MIGRATION;
-    if (migration) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, cmd->arg == ARG_SEND_MIGRATION ? "destination_url" : "receiver_url");
-        json_builder_add_string_value(b, argv[2]);
-        json_builder_end_object(b);
-        g_autoptr(JsonNode) root = json_builder_get_root(b);
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        json_generator_set_root(gen, root);
-        data = json_generator_to_data(gen, &len);
-    }
+    bool migration = migration_arg(cmd->arg);
+    if ((local || downtime_ms) && cmd->arg != ARG_SEND_MIGRATION)
+        return die("--local and --downtime-ms are options of send-migration");
+    if (downtime_ms < 0)
+        return die("--downtime-ms must be positive");
     bool resumes = data && cmd->arg == ARG_RESTORE && strstr(data, "\"resume\":true");
 
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path);
-    g_autoptr(SoupSession) session =
-        soup_session_new_with_options("remote-connectable", addr, "timeout", migration ? 0 : 60, NULL);
-    g_autofree char *url = g_strdup_printf("http://localhost/api/v1/%s", cmd->endpoint);
-    g_autoptr(SoupMessage) msg = soup_message_new(cmd->method, url);
-    if (cmd->arg != ARG_NONE) {
-        g_autoptr(GBytes) body = g_bytes_new_take(g_steal_pointer(&data), len);
-        soup_message_set_request_body_from_bytes(msg, "application/json", body);
-    } else if (strcmp(cmd->method, "PUT") == 0) {
-        soup_message_headers_set_content_length(soup_message_get_request_headers(msg), 0);
+    g_autoptr(GBytes) reply = NULL;
+    unsigned status = 0;
+    const char *reason = NULL;
+    g_autoptr(SoupMessage) msg = NULL;
+    if (migration) {
+        RemoteMigration m = { .outgoing = cmd->arg == ARG_SEND_MIGRATION, .url = argv[2], .local = local,
+                              .downtime_ms = (unsigned)downtime_ms, .progress = !no_progress };
+        if (!remote_migration_run(socket_path, &m, &status, &reply, &err))
+            return die("cannot reach nimbus at %s: %s", socket_path, err->message);
+    } else {
+        g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path);
+        g_autoptr(SoupSession) session =
+            soup_session_new_with_options("remote-connectable", addr, "timeout", 60, NULL);
+        g_autofree char *url = g_strdup_printf("http://localhost/api/v1/%s", cmd->endpoint);
+        msg = soup_message_new(cmd->method, url);
+        if (cmd->arg != ARG_NONE) {
+            g_autoptr(GBytes) body = g_bytes_new_take(g_steal_pointer(&data), len);
+            soup_message_set_request_body_from_bytes(msg, "application/json", body);
+        } else if (strcmp(cmd->method, "PUT") == 0) {
+            soup_message_headers_set_content_length(soup_message_get_request_headers(msg), 0);
+        }
+        reply = soup_session_send_and_read(session, msg, NULL, &err);
+        if (!reply)
+            return die("cannot reach nimbus at %s: %s", socket_path, err->message);
+        status = soup_message_get_status(msg);
+        reason = soup_message_get_reason_phrase(msg);
     }
-    g_autoptr(GBytes) reply = soup_session_send_and_read(session, msg, NULL, &err);
-    if (!reply)
-        return die("cannot reach nimbus at %s: %s", socket_path, err->message);
-    unsigned status = soup_message_get_status(msg);
     if (status < 200 || status >= 300) {
-        g_autofree char *m = error_message(status, soup_message_get_reason_phrase(msg), reply);
+        g_autofree char *m = error_message(status, reason, reply);
         return die("%s: %s", cmd->name, m);
     }
     if (cmd->arg == ARG_SNAPSHOT)
@@ -324,6 +341,8 @@ int main(int argc, char **argv)
         printf("VM restored (%s)\n", resumes ? "running" : "paused");
     else if (migration)
         print_migration(cmd->arg == ARG_SEND_MIGRATION, reply);
+    else if (strcmp(cmd->endpoint, "vm.cancel-migration") == 0)
+        printf("cancel accepted: the migration stops and the VM keeps running here\n");
     else
         print_body(reply);
     return 0;

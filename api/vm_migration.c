@@ -20,7 +20,18 @@ typedef struct MigJob {
     bool ok;
     GError *err;
     MigrationStats stats;
+    MigrationProgress *progress; /* a reference; the Vmm holds another */
 } MigJob;
+
+static void job_free(MigJob *j)
+{
+    if (j->listen_fd >= 0)
+        close(j->listen_fd);
+    migration_progress_unref(j->progress);
+    g_free(j->url);
+    g_free(j->config_json);
+    g_free(j);
+}
 
 static void reply_stats(ApiReply *reply, const MigrationStats *st)
 {
@@ -66,9 +77,8 @@ static gboolean job_done(gpointer opaque)
         g_error_free(j->err);
     }
     api_reply_finish(j->reply);
-    g_free(j->url);
-    g_free(j->config_json);
-    g_free(j);
+    j->listen_fd = -1; /* migration_receive closed it */
+    job_free(j);
     return G_SOURCE_REMOVE;
 }
 
@@ -104,11 +114,12 @@ static gpointer job_thread(gpointer opaque)
         MigrationSendParams p = {
             .vm = vmm_vm(j->vmm), .machine = vmm_machine(j->vmm), .control = vmm_loop(j->vmm),
             .url = j->url, .config_json = j->config_json, .downtime_ms = j->downtime_ms,
+            .progress = j->progress,
         };
         j->ok = migration_send(&p, &j->stats, &j->err);
     } else {
-        j->ok = migration_receive(j->listen_fd, vmm_machine(j->vmm), vmm_loop(j->vmm), &recv_ops, j, &j->stats,
-                                  &j->err);
+        j->ok = migration_receive(j->listen_fd, vmm_machine(j->vmm), vmm_loop(j->vmm), &recv_ops, j, j->progress,
+                                  &j->stats, &j->err);
     }
     evloop_invoke(vmm_loop(j->vmm), job_done, j);
     return NULL;
@@ -117,14 +128,13 @@ static gpointer job_thread(gpointer opaque)
 static bool start_job(MigJob *j, ApiReply *reply, GError **errp)
 {
     j->reply = reply;
+    j->progress = migration_progress_new(j->outgoing);
+    vmm_migration_set_record(j->vmm, migration_progress_ref(j->progress), (GDestroyNotify)migration_progress_unref);
     j->thread = g_thread_try_new("migration", job_thread, j, errp);
     if (!j->thread) {
+        migration_progress_finish(j->progress, false, errp ? *errp : NULL, 0);
         vmm_migration_end(j->vmm);
-        if (j->listen_fd >= 0)
-            close(j->listen_fd);
-        g_free(j->url);
-        g_free(j->config_json);
-        g_free(j);
+        job_free(j);
         return false;
     }
     reply->deferred = true;
@@ -165,4 +175,62 @@ bool api_migration_receive(Vmm *vmm, const char *url, ApiReply *reply, GError **
     j->listen_fd = fd;
     g_message("waiting for a migration on %s", url);
     return start_job(j, reply, errp);
+}
+
+bool api_migration_cancel(Vmm *vmm, GError **errp)
+{
+    MigrationProgress *p = vmm_migration_record(vmm);
+    if (!p) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "cannot cancel: no migration has been started");
+        return false;
+    }
+    if (!migration_progress_cancel(p, errp))
+        return false;
+    g_message("migration: cancel requested");
+    return true;
+}
+
+static void add_int(JsonBuilder *b, const char *name, uint64_t v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, (gint64)MIN(v, (uint64_t)G_MAXINT64));
+}
+
+bool api_migration_progress(Vmm *vmm, ApiReply *reply, GError **errp)
+{
+    MigrationProgress *p = vmm_migration_record(vmm);
+    if (!p) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "no migration has been started");
+        return false;
+    }
+    MigrationProgressInfo i;
+    migration_progress_read(p, &i);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "direction");
+    json_builder_add_string_value(b, i.outgoing ? "outgoing" : "incoming");
+    json_builder_set_member_name(b, "phase");
+    json_builder_add_string_value(b, migration_phase_name(i.phase));
+    add_int(b, "iteration", i.iteration);
+    add_int(b, "ram_bytes", i.ram_bytes);
+    add_int(b, "bytes_sent", i.bytes_sent);
+    add_int(b, "pages_sent", i.pages_sent);
+    add_int(b, "remaining_bytes", i.remaining_bytes);
+    add_int(b, "transfer_bytes_per_s", i.transfer_rate);
+    add_int(b, "dirty_bytes_per_s", i.dirty_rate);
+    add_int(b, "estimated_downtime_ms", i.estimated_downtime_ms);
+    add_int(b, "elapsed_ms", i.elapsed_ms);
+    add_int(b, "downtime_ms", i.downtime_ms);
+    if (i.error) {
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, i.error);
+    }
+    json_builder_end_object(b);
+    migration_progress_info_clear(&i);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    json_generator_set_root(gen, root);
+    reply->status = 200;
+    reply->body = json_generator_to_data(gen, NULL);
+    return true;
 }

@@ -1,5 +1,8 @@
 /* vm.send-migration / vm.receive-migration: migration/migrate.c on a worker
- * thread, wired to the Vmm; the API reply is deferred until it ends. */
+ * thread, wired to the Vmm; the API reply is deferred until it ends.
+ * vm.migration-progress and vm.cancel-migration (Nimbus extensions) read and
+ * cancel the current or last migration through its progress record, which
+ * the Vmm keeps (vmm_migration_record). */
 #pragma once
 #include "api/routes.h"
 
@@ -8,3 +11,9 @@
 bool api_migration_send(Vmm *vmm, const char *url, unsigned downtime_ms, ApiReply *reply, GError **errp);
 /* Listen on url and receive a VM into this empty nimbus; reply as above. */
 bool api_migration_receive(Vmm *vmm, const char *url, ApiReply *reply, GError **errp);
+/* vm.cancel-migration: ask the outgoing migration to stop (the VM keeps
+ * running here). STATE error when there is none or it is completing. */
+bool api_migration_cancel(Vmm *vmm, GError **errp);
+/* vm.migration-progress: fill reply (200) with the current or last
+ * migration's progress; STATE error before the first migration. */
+bool api_migration_progress(Vmm *vmm, ApiReply *reply, GError **errp);

@@ -22,6 +22,8 @@ struct Vmm {
     bool acpi_shutdown;         /* vm.shutdown presses the power button first */
     GSource *shutdown_timer;    /* armed by such a vm.shutdown */
     bool migrating;             /* a live migration is in progress */
+    gpointer migration_record;  /* vmm_migration_set_record() */
+    GDestroyNotify migration_record_destroy;
 };
 
 Vmm *vmm_new(const MachineOps *machine)
@@ -37,6 +39,7 @@ void vmm_free(Vmm *vmm)
     if (!vmm)
         return;
     vm_free(vmm->vm);
+    vmm_migration_set_record(vmm, NULL, NULL);
     evloop_remove(vmm->hard_stop_timer);
     for (unsigned i = 0; i < G_N_ELEMENTS(vmm->signal_sources); i++)
         evloop_remove(vmm->signal_sources[i]);
@@ -371,6 +374,19 @@ void vmm_migration_sent(Vmm *vmm)
 {
     if (vmm->vm)
         stop_vm(vmm);
+}
+
+void vmm_migration_set_record(Vmm *vmm, gpointer record, GDestroyNotify destroy)
+{
+    if (vmm->migration_record && vmm->migration_record_destroy)
+        vmm->migration_record_destroy(vmm->migration_record);
+    vmm->migration_record = record;
+    vmm->migration_record_destroy = destroy;
+}
+
+gpointer vmm_migration_record(Vmm *vmm)
+{
+    return vmm->migration_record;
 }
 
 bool vmm_vm_state(Vmm *vmm, VmState *out)

@@ -111,6 +111,11 @@ void vmm_migration_discard(Vmm *vmm, Vm *vm);
 bool vmm_migration_adopt(Vmm *vmm, Vm *vm, GError **errp);
 /* Outgoing succeeded: the (paused) VM now runs elsewhere; stop it here. */
 void vmm_migration_sent(Vmm *vmm);
+/* The API's record of the current or last migration (its progress and
+ * cancel), opaque to the core: destroy frees it when it is replaced and
+ * with the Vmm. NULL before the first migration. */
+void vmm_migration_set_record(Vmm *vmm, gpointer record, GDestroyNotify destroy);
+gpointer vmm_migration_record(Vmm *vmm);
 
 /* Current VM (NULL before boot / after shutdown) and configuration. */
 Vm *vmm_vm(Vmm *vmm);

@@ -4,6 +4,7 @@
 #include "hypervisor/error.h"
 #include "hypervisor/memory.h"
 #include "migration/device_state.h"
+#include "migration/progress.h"
 #include "migration/protocol.h"
 #include "migration/state.h"
 #include "migration/stream.h"
@@ -46,16 +47,31 @@ typedef struct Sender {
     const MigrationSendParams *p;
     int fd;
     GByteArray *batch;
+    uint64_t batch_pages;
     MigrationStats *stats;
+    MigrationProgress *progress;
 } Sender;
+
+/* Checked before every frame the source sends, so a cancel takes effect
+ * within one batch. */
+static bool check_cancel(Sender *s, GError **errp)
+{
+    if (!migration_progress_cancelled(s->progress))
+        return true;
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the migration was cancelled on the source");
+    return false;
+}
 
 static bool flush_batch(Sender *s, GError **errp)
 {
     if (s->batch->len <= 4)
         return true;
-    if (!mig_send(s->fd, MIG_MSG_MEMORY, s->batch->data, s->batch->len, errp))
+    if (!check_cancel(s, errp) || !mig_send(s->fd, MIG_MSG_MEMORY, s->batch->data, s->batch->len, errp))
         return false;
     s->stats->bytes_sent += s->batch->len;
+    s->stats->pages_sent += s->batch_pages;
+    migration_progress_add_sent(s->progress, s->batch->len, s->batch_pages);
+    s->batch_pages = 0;
     mig_memory_begin(s->batch);
     return true;
 }
@@ -64,7 +80,7 @@ static bool add_run(Sender *s, const MemRegion *r, uint64_t off, uint64_t len, b
 {
     mig_memory_add(s->batch, r->gpa + off, (uint32_t)len, zero ? NULL : r->hva + off);
     if (!zero)
-        s->stats->pages_sent += len / MIG_PAGE;
+        s->batch_pages += len / MIG_PAGE;
     return s->batch->len < BATCH_BYTES || flush_batch(s, errp);
 }
 
@@ -207,8 +223,11 @@ static bool on_control(EventLoop *control, void (*fn)(void *), ControlCall *c, G
 bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError **errp)
 {
     memset(stats, 0, sizeof *stats);
+    g_autoptr(MigrationProgress) progress =
+        p->progress ? migration_progress_ref(p->progress) : migration_progress_new(true);
     if (!p->machine->save_state) {
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED, "this machine cannot save its state");
+        migration_progress_finish(progress, false, errp ? *errp : NULL, 0);
         return false;
     }
     unsigned target_ms = p->downtime_ms ? p->downtime_ms : MIGRATION_DOWNTIME_MS_DEFAULT;
@@ -219,9 +238,13 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
     bool paused = false, logging = false, ok = false;
     g_autoptr(GPtrArray) ram = ram_regions(mem);
     uint64_t **bitmaps = g_new0(uint64_t *, ram->len + 1);
-    for (guint i = 0; i < ram->len; i++)
+    uint64_t ram_bytes = 0;
+    for (guint i = 0; i < ram->len; i++) {
         bitmaps[i] = g_new0(uint64_t, bitmap_words(((MemRegion *)ram->pdata[i])->size));
-    Sender s = { .p = p, .fd = -1, .batch = g_byte_array_new(), .stats = stats };
+        ram_bytes += ((MemRegion *)ram->pdata[i])->size;
+    }
+    migration_progress_set_ram(progress, ram_bytes);
+    Sender s = { .p = p, .fd = -1, .batch = g_byte_array_new(), .stats = stats, .progress = progress };
     mig_memory_begin(s.batch);
     ControlCall cc = { .vm = p->vm, .machine = p->machine };
 
@@ -236,16 +259,18 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
     uint8_t start[MIG_START_LEN];
     mig_start_encode(start, MIG_ARCH);
     if (!mig_send(s.fd, MIG_MSG_START, start, sizeof start, errp) || !expect_ack(s.fd, "Start", errp) ||
-        !mig_send(s.fd, MIG_MSG_CONFIG, p->config_json, strlen(p->config_json), errp) ||
+        !check_cancel(&s, errp) || !mig_send(s.fd, MIG_MSG_CONFIG, p->config_json, strlen(p->config_json), errp) ||
         !expect_ack(s.fd, "Config", errp))
         goto out;
     if (!memory_set_dirty_logging(mem, true, errp))
         goto out;
     logging = true;
+    migration_progress_set_phase(progress, MIGRATION_PHASE_PRECOPY);
 
     /* The full pass. */
     gint64 t_round = g_get_monotonic_time();
     uint64_t before = stats->bytes_sent;
+    migration_progress_set_round(progress, 0, ram_bytes, 0, 0);
     for (guint i = 0; i < ram->len; i++)
         if (!send_pages(&s, ram->pdata[i], NULL, errp))
             goto out;
@@ -263,6 +288,11 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
         double est_ms = bw > 0 ? (double)(dirty * MIG_PAGE) / bw * 1000.0 : 0;
         g_debug("migration: round %u: %" G_GUINT64_FORMAT " dirty pages, %.0f MB/s, estimated downtime %.1f ms",
                 stats->iterations, dirty, bw / 1e6, est_ms);
+        /* The pages found dirty now were written during the round just sent. */
+        migration_progress_set_round(progress, stats->iterations, dirty * MIG_PAGE,
+                                     (uint64_t)((double)(dirty * MIG_PAGE) / secs), (uint64_t)est_ms);
+        if (!check_cancel(&s, errp))
+            goto out;
         if (est_ms <= target_ms || stats->iterations >= max_iter || (now - t0) / 1000 >= timeout_ms)
             break;
         t_round = now;
@@ -280,6 +310,7 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
         goto out;
     paused = true;
     paused_at = g_get_monotonic_time();
+    migration_progress_set_phase(progress, MIGRATION_PHASE_STOP_AND_COPY);
     uint64_t dirty;
     g_autoptr(GByteArray) state = g_byte_array_new();
     cc.out = state;
@@ -290,10 +321,18 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the VM state (%u bytes) is too large", state->len);
         goto out;
     }
-    if (!mig_send(s.fd, MIG_MSG_STATE, state->data, state->len, errp) ||
-        !mig_send(s.fd, MIG_MSG_COMPLETE, NULL, 0, errp) || !expect_ack(s.fd, "Complete", errp))
+    if (!check_cancel(&s, errp) || !mig_send(s.fd, MIG_MSG_STATE, state->data, state->len, errp))
         goto out;
     stats->bytes_sent += state->len;
+    migration_progress_add_sent(progress, state->len, 0);
+    /* The point of no return: after Complete the destination may run the
+     * VM, so a cancel that comes later is refused. */
+    if (!migration_progress_commit(progress)) {
+        check_cancel(&s, errp);
+        goto out;
+    }
+    if (!mig_send(s.fd, MIG_MSG_COMPLETE, NULL, 0, errp) || !expect_ack(s.fd, "Complete", errp))
+        goto out;
     ok = true;
 out:
     if (logging)
@@ -320,6 +359,7 @@ out:
     stats->total_ms = (uint64_t)(end - t0) / 1000;
     if (paused)
         stats->downtime_ms = (uint64_t)(end - paused_at) / 1000;
+    migration_progress_finish(progress, ok, errp ? *errp : NULL, stats->downtime_ms);
     return ok;
 }
 
@@ -423,9 +463,11 @@ static void zero_ram(GPtrArray *ram)
 }
 
 bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *control, const MigrationReceiveOps *ops,
-                       void *opaque, MigrationStats *stats, GError **errp)
+                       void *opaque, MigrationProgress *progress_in, MigrationStats *stats, GError **errp)
 {
     memset(stats, 0, sizeof *stats);
+    g_autoptr(MigrationProgress) progress =
+        progress_in ? migration_progress_ref(progress_in) : migration_progress_new(false);
     int fd;
     do
         fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -434,6 +476,7 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
     close(listen_fd);
     if (fd < 0) {
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "migration: cannot accept: %s", g_strerror(e));
+        migration_progress_finish(progress, false, errp ? *errp : NULL, 0);
         return false;
     }
     gint64 t0 = g_get_monotonic_time();
@@ -490,14 +533,18 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
             zero_ram(ram); /* the build may have loaded a payload: the source's RAM replaces it */
             if (!mig_send(fd, MIG_MSG_ACK, NULL, 0, errp))
                 goto out;
+            migration_progress_set_ram(progress, memory_ram_size(vm_memory(r.vm)));
+            migration_progress_set_phase(progress, MIGRATION_PHASE_PRECOPY);
             phase = WANT_DATA;
             break;
         case MIG_MSG_MEMORY:
             if (!mig_memory_parse(p, len, write_entry, &r, errp))
                 goto out;
             stats->bytes_sent += len;
+            migration_progress_add_sent(progress, len, 0);
             break;
         case MIG_MSG_STATE:
+            migration_progress_set_phase(progress, MIGRATION_PHASE_STOP_AND_COPY);
             r.state = p;
             r.state_len = len;
             if (!recv_call(control, do_load_state, &r, errp)) {
@@ -537,5 +584,6 @@ out:
     }
     close(fd);
     stats->total_ms = (uint64_t)(g_get_monotonic_time() - t0) / 1000;
+    migration_progress_finish(progress, ok, errp ? *errp : NULL, 0);
     return ok;
 }

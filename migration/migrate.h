@@ -9,7 +9,8 @@
  * dirty pages, the machine and device state, Complete, and wait for the
  * destination's Ack. On success the VM is left paused (the caller stops it);
  * on any failure the VM is resumed if we paused it, dirty logging is off and
- * the destination gets an Abandon (best effort).
+ * the destination gets an Abandon (best effort). A cancel (progress.h)
+ * before Complete is such a failure.
  *
  * Destination (migration_receive, on a worker thread): accept one
  * connection, check Start, build the VM from Config (paused, never run,
@@ -22,6 +23,7 @@
 #pragma once
 #include "hypervisor/evloop.h"
 #include "hypervisor/vmm.h"
+#include "migration/progress.h"
 
 #include <glib.h>
 #include <stdbool.h>
@@ -49,6 +51,9 @@ typedef struct MigrationSendParams {
     unsigned downtime_ms;     /* 0: MIGRATION_DOWNTIME_MS_DEFAULT */
     unsigned max_iterations;  /* 0: MIGRATION_MAX_ITERATIONS_DEFAULT */
     unsigned timeout_ms;      /* pre-copy time limit; 0: default */
+    /* Shared progress record (may be NULL): updated as it goes, and its
+     * cancel is honoured before every frame until Complete. */
+    MigrationProgress *progress;
     /* Tests: called after each pre-copy round (may be NULL). */
     void (*on_round)(void *opaque, unsigned round);
     void *opaque;
@@ -69,6 +74,7 @@ typedef struct MigrationReceiveOps {
 
 /* Listen on url (before the source connects); returns the listening fd. */
 int migration_listen(const char *url, GError **errp);
-/* Accept one connection on listen_fd (closed here) and receive a VM. */
+/* Accept one connection on listen_fd (closed here) and receive a VM;
+ * progress (may be NULL) is updated as it goes. */
 bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *control, const MigrationReceiveOps *ops,
-                       void *opaque, MigrationStats *stats, GError **errp);
+                       void *opaque, MigrationProgress *progress, MigrationStats *stats, GError **errp);

@@ -6,6 +6,7 @@
  * source running. */
 #include "arch/arch.h"
 #include "hypervisor/le.h"
+#include "hypervisor/memory.h"
 #include "migration/migrate.h"
 #include "migration/protocol.h"
 #include "native/tiny_vm.h"
@@ -62,7 +63,7 @@ static const MigrationReceiveOps dst_ops = { dst_build, dst_discard, dst_commit 
 static gpointer dest_thread(gpointer opaque)
 {
     Dest *d = opaque;
-    d->ok = migration_receive(d->listen_fd, arch_machine_ops(), d->control, &dst_ops, d, &d->stats, &d->err);
+    d->ok = migration_receive(d->listen_fd, arch_machine_ops(), d->control, &dst_ops, d, NULL, &d->stats, &d->err);
     return NULL;
 }
 
@@ -208,6 +209,219 @@ START_TEST(destination_refuses_version)
 }
 END_TEST
 
+/* ---- progress and cancel ------------------------------------------------ */
+
+#define BIG_GPA 0x1000000ull
+#define BIG_SIZE (64ull << 20)
+
+/* Extra RAM with data in every page, so the full pass takes many batches. */
+static void add_big_ram(Vm *vm, bool fill)
+{
+    g_autoptr(GError) err = NULL;
+    MemoryBacking backing = { 0 };
+    MemRegion *r = memory_add_ram(vm_memory(vm), "big", BIG_GPA, BIG_SIZE, &backing, &err);
+    ck_assert_msg(r, "%s", err ? err->message : "");
+    for (uint64_t off = 0; fill && off < BIG_SIZE; off += 4096)
+        memset(r->hva + off, (int)(off / 4096 % 251) + 1, 4096);
+}
+
+static Vm *big_build(void *opaque, const char *json, size_t len, GError **errp)
+{
+    Vm *vm = dst_build(opaque, json, len, errp);
+    if (vm)
+        add_big_ram(vm, false);
+    return vm;
+}
+
+static const MigrationReceiveOps big_ops = { big_build, dst_discard, dst_commit };
+
+static gpointer big_dest_thread(gpointer opaque)
+{
+    Dest *d = opaque;
+    d->ok = migration_receive(d->listen_fd, arch_machine_ops(), d->control, &big_ops, d, NULL, &d->stats, &d->err);
+    return NULL;
+}
+
+typedef struct Watcher {
+    MigrationProgress *progress;
+    GArray *seen; /* MigrationProgressInfo, error cleared */
+    gint stop;
+    /* on_round: dirty this many rounds (8 MiB each), cancel at this round */
+    TinyVm *src;
+    unsigned dirty_rounds, cancel_round;
+    bool cancel_ok;
+} Watcher;
+
+static gpointer watch_thread(gpointer opaque)
+{
+    Watcher *w = opaque;
+    while (!g_atomic_int_get(&w->stop)) {
+        MigrationProgressInfo i;
+        migration_progress_read(w->progress, &i);
+        migration_progress_info_clear(&i);
+        g_array_append_val(w->seen, i);
+        g_usleep(2000);
+    }
+    return NULL;
+}
+
+static void watched_round(void *opaque, unsigned round)
+{
+    Watcher *w = opaque;
+    if (round < w->dirty_rounds) {
+        g_autofree uint8_t *buf = g_malloc(8u << 20);
+        memset(buf, (int)round + 7, 8u << 20);
+        ck_assert(memory_write(vm_memory(tiny_vm_vm(w->src)), BIG_GPA + (round % 4) * (8u << 20), buf, 8u << 20));
+    }
+    if (w->cancel_round && round == w->cancel_round) {
+        g_autoptr(GError) err = NULL;
+        w->cancel_ok = migration_progress_cancel(w->progress, &err);
+    }
+}
+
+typedef struct WatchedRun {
+    bool ok;
+    GError *err;
+    MigrationStats st;
+    Dest d;
+    Watcher w;
+    TinyVm *src;
+    char *tmp;
+} WatchedRun;
+
+static void watched_run(WatchedRun *run, unsigned dirty_rounds, unsigned cancel_round)
+{
+    run->tmp = g_dir_make_tmp("nimbus-native-mig-XXXXXX", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", run->tmp);
+    run->src = counting_vm();
+    add_big_ram(tiny_vm_vm(run->src), true);
+    tiny_vm_start(run->src);
+    ck_assert(tiny_vm_wait_progress(run->src, 2000, 5000));
+
+    run->d = (Dest){ .control = evloop_new("dst-control") };
+    run->d.listen_fd = migration_listen(url, &run->err);
+    ck_assert(run->d.listen_fd >= 0);
+    GThread *th = g_thread_new("mig-dst", big_dest_thread, &run->d);
+    run->w = (Watcher){ .progress = migration_progress_new(true), .seen = g_array_new(FALSE, FALSE,
+                                                                                       sizeof(MigrationProgressInfo)),
+                        .src = run->src, .dirty_rounds = dirty_rounds, .cancel_round = cancel_round };
+    GThread *wt = g_thread_new("mig-watch", watch_thread, &run->w);
+    MigrationSendParams p = { .vm = tiny_vm_vm(run->src), .machine = arch_machine_ops(),
+                              .control = tiny_vm_loop(run->src), .url = url, .config_json = "{}",
+                              .downtime_ms = 1, .progress = run->w.progress, .on_round = watched_round,
+                              .opaque = &run->w };
+    run->ok = migration_send(&p, &run->st, &run->err);
+    g_thread_join(th);
+    g_atomic_int_set(&run->w.stop, 1);
+    g_thread_join(wt);
+}
+
+static void watched_run_clear(WatchedRun *run)
+{
+    if (run->src)
+        tiny_vm_free(run->src);
+    if (run->d.tvm)
+        tiny_vm_free(run->d.tvm);
+    evloop_free(run->d.control);
+    g_clear_error(&run->err);
+    g_clear_error(&run->d.err);
+    migration_progress_unref(run->w.progress);
+    g_array_unref(run->w.seen);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", run->tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    g_free(run->tmp);
+}
+
+/* The progress record advances while the VM is sent: bytes grow batch by
+ * batch, the rounds are counted with their dirty rate, the rates and the
+ * estimate are measured, and the end matches the final statistics. */
+START_TEST(progress_advances)
+{
+    WatchedRun run = { 0 };
+    watched_run(&run, 3, 0);
+    ck_assert_msg(run.ok, "send: %s", run.err ? run.err->message : "");
+    ck_assert_msg(run.d.ok, "receive: %s", run.d.err ? run.d.err->message : "");
+    ck_assert_uint_ge(run.st.iterations, 3);
+
+    GArray *seen = run.w.seen;
+    ck_assert_uint_gt(seen->len, 3);
+    unsigned distinct_bytes = 0, max_iter = 0;
+    uint64_t max_rate = 0, max_dirty = 0, max_est = 0;
+    bool saw_precopy = false;
+    for (guint i = 0; i < seen->len; i++) {
+        MigrationProgressInfo *a = &g_array_index(seen, MigrationProgressInfo, i);
+        ck_assert(a->outgoing);
+        if (i > 0) {
+            MigrationProgressInfo *b = &g_array_index(seen, MigrationProgressInfo, i - 1);
+            ck_assert_uint_ge(a->bytes_sent, b->bytes_sent);
+            ck_assert_uint_ge(a->pages_sent, b->pages_sent);
+            ck_assert_uint_ge(a->elapsed_ms, b->elapsed_ms);
+            ck_assert_uint_ge(a->phase, b->phase); /* setup -> precopy -> stop-and-copy -> end */
+            distinct_bytes += a->bytes_sent != b->bytes_sent;
+        }
+        if (a->phase == MIGRATION_PHASE_PRECOPY) {
+            saw_precopy = true;
+            ck_assert_uint_eq(a->ram_bytes, GUEST_RAM_SIZE + BIG_SIZE);
+            max_iter = MAX(max_iter, a->iteration);
+            max_rate = MAX(max_rate, a->transfer_rate);
+            max_dirty = MAX(max_dirty, a->dirty_rate);
+            max_est = MAX(max_est, a->estimated_downtime_ms);
+        }
+    }
+    g_message("progress: %u samples, %u byte steps, iteration up to %u, rate up to %" G_GUINT64_FORMAT
+              " B/s, dirty up to %" G_GUINT64_FORMAT " B/s, estimate up to %" G_GUINT64_FORMAT " ms",
+              seen->len, distinct_bytes, max_iter, max_rate, max_dirty, max_est);
+    ck_assert(saw_precopy);
+    ck_assert_uint_ge(distinct_bytes, 4); /* 64 MiB goes in 4 MiB batches */
+    ck_assert_uint_ge(max_iter, 2);
+    ck_assert_uint_gt(max_rate, 0);
+    ck_assert_uint_ge(max_dirty, 1u << 20); /* 8 MiB written per round */
+
+    MigrationProgressInfo end;
+    migration_progress_read(run.w.progress, &end);
+    ck_assert_int_eq(end.phase, MIGRATION_PHASE_COMPLETED);
+    ck_assert_uint_eq(end.bytes_sent, run.st.bytes_sent);
+    ck_assert_uint_eq(end.pages_sent, run.st.pages_sent);
+    ck_assert_uint_eq(end.iteration, run.st.iterations);
+    ck_assert_uint_eq(end.downtime_ms, run.st.downtime_ms);
+    ck_assert_uint_eq(end.remaining_bytes, 0);
+    ck_assert_ptr_null(end.error);
+    /* Past the end there is nothing to cancel. */
+    g_autoptr(GError) err = NULL;
+    ck_assert(!migration_progress_cancel(run.w.progress, &err));
+    ck_assert_msg(strstr(err->message, "over"), "%s", err->message);
+    watched_run_clear(&run);
+}
+END_TEST
+
+/* Cancel during pre-copy: the send fails as cancelled, the destination is
+ * told (Abandon) and discards what it built, the source keeps running. */
+START_TEST(cancel_during_precopy)
+{
+    WatchedRun run = { 0 };
+    watched_run(&run, 10, 2);
+    ck_assert(run.w.cancel_ok);
+    ck_assert(!run.ok);
+    ck_assert_msg(strstr(run.err->message, "cancelled"), "%s", run.err->message);
+    ck_assert(!run.d.ok);
+    ck_assert_msg(strstr(run.d.err->message, "the source abandoned the migration") &&
+                      strstr(run.d.err->message, "cancelled"),
+                  "%s", run.d.err->message);
+    ck_assert(run.d.built && run.d.discarded);
+    g_message("source: %s; destination: %s", run.err->message, run.d.err->message);
+    MigrationProgressInfo end;
+    migration_progress_read(run.w.progress, &end);
+    ck_assert_int_eq(end.phase, MIGRATION_PHASE_CANCELLED);
+    ck_assert_msg(end.error && strstr(end.error, "cancelled"), "%s", end.error ? end.error : "(none)");
+    ck_assert_uint_eq(end.iteration, 2);
+    migration_progress_info_clear(&end);
+    ck_assert_int_eq(vm_state(tiny_vm_vm(run.src)), VM_STATE_RUNNING);
+    uint64_t before = tiny_vm_progress_writes(run.src);
+    ck_assert(tiny_vm_wait_progress(run.src, before + 2000, 5000));
+    watched_run_clear(&run);
+}
+END_TEST
+
 static Suite *migration_suite(void)
 {
     Suite *s = suite_create("native_migration");
@@ -217,6 +431,8 @@ static Suite *migration_suite(void)
     tcase_add_test(tc, destination_closes_during_precopy);
     tcase_add_test(tc, destination_closes_after_state);
     tcase_add_test(tc, destination_refuses_version);
+    tcase_add_test(tc, progress_advances);
+    tcase_add_test(tc, cancel_during_precopy);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -84,6 +84,15 @@ r restore "http://x/y"
 r info
 [ $rc -eq 1 ] || fail "a failed restore left a VM: rc=$rc"
 
+# Migration commands without a VM or a migration: the server's refusals.
+r migration-progress
+[ $rc -eq 1 ] && grep -q "no migration has been started" "$tmp/err" || fail "migration-progress: rc=$rc $(cat "$tmp/err")"
+r cancel-migration
+[ $rc -eq 1 ] && grep -q "cannot cancel: no migration" "$tmp/err" || fail "cancel-migration: rc=$rc $(cat "$tmp/err")"
+r send-migration --no-progress unix:$tmp/mig.sock
+[ $rc -eq 1 ] && grep -q "send-migration: no VM is created" "$tmp/err" || fail "send-migration: rc=$rc $(cat "$tmp/err")"
+r receive-migration --downtime-ms 5 unix:$tmp/mig.sock
+[ $rc -eq 1 ] && grep -q "options of send-migration" "$tmp/err" || fail "receive-migration --downtime-ms: rc=$rc $(cat "$tmp/err")"
 r frobnicate
 [ $rc -eq 1 ] && grep -q "unknown command" "$tmp/err" || fail "unknown command: rc=$rc"
 

@@ -1,0 +1,75 @@
+/* The progress record of one live migration, shared between the thread
+ * that migrates and whoever watches it (the API's vm.migration-progress),
+ * plus the cancel handshake (vm.cancel-migration).
+ *
+ * The migrating thread updates the record (phase, bytes, each round's
+ * measurements); readers take a consistent copy with
+ * migration_progress_read(). Rates are measured, not derived from totals:
+ * transfer_rate over the last half second of sending, dirty_rate over the
+ * last pre-copy round.
+ *
+ * Cancel is a race between two sides and the record settles it: the source
+ * asks migration_progress_commit() before it sends Complete (after which the
+ * destination may run the VM and turning back would run it twice). Whichever
+ * of cancel and commit comes first wins; the loser learns it from the
+ * return value. Refcounted: the thread and the API hold a reference each. */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum MigrationPhase {
+    MIGRATION_PHASE_SETUP,         /* connecting/accepting, Start and Config */
+    MIGRATION_PHASE_PRECOPY,       /* the full pass and the dirty rounds; the VM runs */
+    MIGRATION_PHASE_STOP_AND_COPY, /* the VM is paused: last pages and state */
+    MIGRATION_PHASE_COMPLETED,
+    MIGRATION_PHASE_FAILED,
+    MIGRATION_PHASE_CANCELLED,
+} MigrationPhase;
+
+typedef struct MigrationProgressInfo {
+    bool outgoing;
+    MigrationPhase phase;
+    unsigned iteration;             /* 0: the full pass; N: the Nth dirty round */
+    uint64_t ram_bytes;             /* guest RAM being moved */
+    uint64_t bytes_sent;            /* Memory and State payload so far (received, incoming) */
+    uint64_t pages_sent;            /* data pages so far (zero pages not counted) */
+    uint64_t remaining_bytes;       /* dirty bytes found at the last measurement */
+    uint64_t transfer_rate;         /* bytes/s, recent */
+    uint64_t dirty_rate;            /* bytes/s dirtied during the last round */
+    uint64_t estimated_downtime_ms; /* remaining_bytes at transfer_rate */
+    uint64_t elapsed_ms;            /* since the start (until the end once over) */
+    uint64_t downtime_ms;           /* final: VM paused until the destination's Ack */
+    char *error;                    /* failed or cancelled: why (owned by the copy) */
+} MigrationProgressInfo;
+
+typedef struct MigrationProgress MigrationProgress;
+
+MigrationProgress *migration_progress_new(bool outgoing);
+MigrationProgress *migration_progress_ref(MigrationProgress *p);
+void migration_progress_unref(MigrationProgress *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigrationProgress, migration_progress_unref)
+
+/* A consistent copy; clear it with migration_progress_info_clear(). */
+void migration_progress_read(MigrationProgress *p, MigrationProgressInfo *out);
+void migration_progress_info_clear(MigrationProgressInfo *info);
+const char *migration_phase_name(MigrationPhase phase);
+
+/* Ask the migration to stop and the source VM to keep running. False (with
+ * a STATE error) when it is not an outgoing migration in progress or it is
+ * past the point of no return. */
+bool migration_progress_cancel(MigrationProgress *p, GError **errp);
+bool migration_progress_cancelled(MigrationProgress *p);
+/* The migrating thread, just before Complete: false if cancel came first;
+ * after true, cancel refuses. */
+bool migration_progress_commit(MigrationProgress *p);
+
+/* The migrating thread's updates. */
+void migration_progress_set_phase(MigrationProgress *p, MigrationPhase phase);
+void migration_progress_set_ram(MigrationProgress *p, uint64_t ram_bytes);
+void migration_progress_add_sent(MigrationProgress *p, uint64_t bytes, uint64_t pages);
+/* After each measurement of the dirty pages (end of a round). */
+void migration_progress_set_round(MigrationProgress *p, unsigned iteration, uint64_t remaining_bytes,
+                                  uint64_t dirty_rate, uint64_t estimated_downtime_ms);
+/* The end: phase COMPLETED, or FAILED/CANCELLED with error's message. */
+void migration_progress_finish(MigrationProgress *p, bool ok, const GError *error, uint64_t downtime_ms);
