@@ -19,7 +19,7 @@
 #include "devices/serial/uart16550.h"
 
 #include "devices/chardev/chardev.h"
-#include "hypervisor/error.h"
+#include "devices/serial/serial_console.h"
 #include "hypervisor/vm.h"
 
 enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR, REG_COUNT };
@@ -377,21 +377,12 @@ static bool uart16550_realize(Device *d, const void *opaque, GError **errp)
     Uart16550 *s = DEVICE_CAST(Uart16550, d);
     const Uart16550Config *cfg = opaque;
     g_mutex_init(&s->lock);
-    if (!cfg->console || cfg->console->mode == CONSOLE_MODE_OFF) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "a console backend is required");
-        return false;
-    }
     s->gsi = cfg->gsi;
     s->base = cfg->base;
     s->as = cfg->mmio ? vm_mmio(d->vm) : vm_pio(d->vm);
-    s->chr = chardev_new(cfg->console, vm_control_loop(d->vm), errp);
+    s->chr = serial_console_open(d, cfg->console, uart_can_receive, uart_receive, s, errp);
     if (!s->chr)
         return false;
-    if (chardev_pty_path(s->chr)) {
-        g_message("serial: pty at %s", chardev_pty_path(s->chr));
-        vm_set_console_pty(d->vm, d->id, chardev_pty_path(s->chr)); /* for vm.info */
-    }
-    chardev_set_receiver(s->chr, uart_can_receive, uart_receive, s);
     if (!addrspace_map(s->as, d->id, cfg->base, REG_COUNT, &uart_region_ops, s, errp))
         return false;
     s->mapped = true;

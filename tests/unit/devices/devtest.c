@@ -1,9 +1,14 @@
 #include "devtest.h"
 
+#include "migration/device_state.h"
 #include "support/fake_accel.h"
 
 #include <check.h>
+#include <errno.h>
 #include <glib/gstdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 static void on_stop(Vm *vm, VmStopReason reason, const char *detail, void *opaque)
 {
@@ -100,6 +105,31 @@ bool devtest_run_until(DevTest *t, bool (*done)(void *opaque), void *opaque, uns
             g_usleep(1000);
     }
     return done(opaque);
+}
+
+int devtest_unix_connect(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+    ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
+                  g_strerror(errno));
+    return fd;
+}
+
+void devtest_state_copy(Device *a, Device *b)
+{
+    g_autoptr(GByteArray) s1 = g_byte_array_new();
+    g_autoptr(GByteArray) s2 = g_byte_array_new();
+    g_autoptr(GError) err = NULL;
+    device_state_save(a, s1);
+    ck_assert_msg(device_state_load(b, s1->data, s1->len, &err), "load: %s", err ? err->message : "?");
+    ck_assert_msg(!b->ops->post_load_all || b->ops->post_load_all(b, &err), "post_load_all: %s",
+                  err ? err->message : "?");
+    device_state_save(b, s2);
+    ck_assert_uint_eq(s1->len, s2->len);
+    ck_assert(memcmp(s1->data, s2->data, s1->len) == 0);
 }
 
 char *devtest_tmpdir(void)

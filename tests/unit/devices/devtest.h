@@ -37,6 +37,13 @@ void devtest_run_pending(DevTest *t);
 /* Run the loop until done(opaque) holds or timeout_ms pass; returns done(). */
 bool devtest_run_until(DevTest *t, bool (*done)(void *opaque), void *opaque, unsigned timeout_ms);
 
+/* A connected client of the UNIX socket at path (a socket console backend). */
+int devtest_unix_connect(const char *path);
+
+/* Save a's state, load it into b (same type), run b's post_load_all and
+ * require b to save the very same bytes. */
+void devtest_state_copy(Device *a, Device *b);
+
 /* A fresh temporary directory (removed with its files by devtest_rmdir). */
 char *devtest_tmpdir(void);
 void devtest_rmdir(const char *dir);

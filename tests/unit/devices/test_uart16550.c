@@ -7,10 +7,7 @@
 #include "devtest.h"
 #include "support/check_main.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define COM1 0x3f8
@@ -307,17 +304,6 @@ START_TEST(test_iir_priorities)
 }
 END_TEST
 
-static int client_connect(const char *path)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-    ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
-                  g_strerror(errno));
-    return fd;
-}
-
 static bool data_ready(void *opaque)
 {
     return rd(LSR) & 0x01;
@@ -327,7 +313,7 @@ START_TEST(test_rx_fifo_from_socket)
 {
     g_autofree char *sock = g_build_filename(dir, "serial.sock", NULL);
     uart_create(CONSOLE_MODE_SOCKET, sock, false, COM1);
-    int fd = client_connect(sock);
+    int fd = devtest_unix_connect(sock);
     wr(FCR, 0x01);
     wr(MCR, 0x08);
     wr(IER, 0x01);
@@ -365,7 +351,7 @@ START_TEST(test_rx_16450_mode_and_loopback_blocks_input)
 {
     g_autofree char *sock = g_build_filename(dir, "serial.sock", NULL);
     uart_create(CONSOLE_MODE_SOCKET, sock, false, COM1);
-    int fd = client_connect(sock);
+    int fd = devtest_unix_connect(sock);
     wr(MCR, 0x10); /* loopback: the serial input is disconnected */
     ck_assert_int_eq(write(fd, "xyz", 3), 3);
     for (int i = 0; i < 50; i++) {

@@ -7,6 +7,8 @@
 #include "devices/misc/i8042.h"
 #include "devices/misc/port_sink.h"
 #include "devices/rtc/cmos_rtc.h"
+#include "devices/rtc/pl031.h"
+#include "devices/serial/pl011.h"
 #include "devices/serial/uart16550.h"
 #include "devices/virtio/balloon/balloon.h"
 #include "devices/virtio/blk/blk.h"
@@ -194,6 +196,11 @@ static void cmos_rtc_state_fixup(void *obj, GRand *rand)
     st->last_c_read_s = (int64_t)g_rand_int(rand);
 }
 
+static void pl031_state_fixup(void *obj, GRand *rand)
+{
+    ((Pl031State *)obj)->offset_s = g_rand_int_range(rand, -1000000, 1000000) * (int64_t)1000;
+}
+
 static void virtq_state_fixup(void *obj, GRand *rand)
 {
     VirtqState *q = obj;
@@ -225,6 +232,8 @@ const StateRegistryEntry state_descs_all[] = {
     { &ged_state, NULL },
     { &i8042_state, NULL },
     { &pci_device_state, pci_device_state_fixup },
+    { &pl011_state, NULL },
+    { &pl031_state, pl031_state_fixup },
     { &port_sink_state, NULL },
     { &uart16550_state, NULL },
     { &virtio_balloon_state, virtio_core_only_state_fixup },
