@@ -3,6 +3,7 @@
 #include "hypervisor/error.h"
 #include "hypervisor/vm.h"
 #include "pci/internal.h"
+#include "pci/pcie.h"
 
 #define BAR_IO_MAX 256u /* PCI Local Bus 3.0 6.2.5.1: I/O BARs decode at most 256 bytes */
 #define BAR_MEM_MIN 16u
@@ -408,6 +409,7 @@ void pci_device_reset(PciDevice *pd)
         pci_msix_reset(pd->msix);
     if (pd->msi)
         pci_msi_reset(pd->msi);
+    pci_pcie_reset(pd);
     g_mutex_lock(&pd->intx_lock);
     pd->intx_disabled = false;
     /* A level left asserted across reset would be a stuck interrupt. */

@@ -91,6 +91,7 @@ struct PciDevice {
     PciBar bars[PCI_NUM_BARS];
     PciMsix *msix;
     PciMsi *msi;
+    uint8_t pcie_cap; /* offset of the PCI Express capability, 0: none (pci/pcie.h) */
     PciBus *bus; /* while plugged */
     uint8_t devfn;
     /* INTx: the device's level, and what reaches the bus (not disabled). */

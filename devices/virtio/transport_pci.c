@@ -21,6 +21,7 @@
 #include "pci/bus.h"
 #include "pci/host.h"
 #include "pci/msix.h"
+#include "pci/pcie.h"
 
 #define VIRTIO_PCI_VENDOR_ID 0x1af4
 #define VIRTIO_PCI_DEVICE_ID_BASE 0x1040
@@ -541,6 +542,9 @@ bool virtio_pci_init(VirtioDevice *vdev, GError **errp)
         return false;
     /* MSI-X first: Linux looks for it early, and its capability is fixed size. */
     if (!pci_msix_init(pd, t->nvectors, VIRTIO_PCI_BAR, MSIX_OFF, VIRTIO_PCI_BAR, pba_off, errp))
+        return false;
+    /* A PCIe function: the guest then uses the 4 KiB ECAM config space. */
+    if (!pci_pcie_init(pd, errp))
         return false;
     if (!add_cap(pd, CAP_COMMON, CAP_SIZE, COMMON_OFF, COMMON_LEN, errp))
         return false;

@@ -1,6 +1,7 @@
 #include "pcitest.h"
 
 #include "pci/msi.h"
+#include "pci/pcie.h"
 
 #include "support/fake_accel.h"
 
@@ -254,6 +255,8 @@ static bool testdev_realize(Device *dev, const void *opaque, GError **errp)
                        cfg->msix_bar, cfg->msix_pba, errp))
         return false;
     if (cfg->msi && !pci_msi_init(&f->pub.pci, errp))
+        return false;
+    if (cfg->pcie && !pci_pcie_init(&f->pub.pci, errp))
         return false;
     return pci_bus_plug(cfg->bus, &f->pub.pci, cfg->devfn, errp);
 }

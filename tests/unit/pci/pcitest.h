@@ -64,7 +64,8 @@ typedef struct TestDevConfig {
     unsigned msix_vectors; /* 0: no MSI-X */
     unsigned msix_bar;
     uint32_t msix_table, msix_pba;
-    bool msi; /* add an MSI capability */
+    bool msi;  /* add an MSI capability */
+    bool pcie; /* add the PCI Express capability */
 } TestDevConfig;
 
 typedef struct TestDev {
