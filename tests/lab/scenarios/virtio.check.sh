@@ -38,7 +38,12 @@ if [[ -n $guest && $guest = "$host" ]]; then
 else
     fail "after SIGKILL: guest synced '$guest', image has '$host'"
 fi
-for c in pci mq rng blk blkro net console vsock balloon; do
+if grep -q "NIMBUS-L1-SCRATCH zero=1 stray=0 size=8388608" <<<"$LAB_TEXT"; then
+    pass "discarded + zeroed range reads zero in the image, the rest untouched"
+else
+    fail "scratch image after DISCARD/WRITE_ZEROES: $(grep -m1 NIMBUS-L1-SCRATCH <<<"$LAB_TEXT")"
+fi
+for c in pci mq rng blk blkro net console vsock balloon pcie discard ping; do
     grep -q "NIMBUS-L2-CHECK $c PASS" <<<"$LAB_TEXT" || fail "check $c did not pass"
 done
 lab_finish

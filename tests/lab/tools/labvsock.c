@@ -13,14 +13,24 @@
  *   labvsock unix-raw SOCK          (L1) send stdin as is to a UNIX stream
  *                                   socket, half-close, print the reply (raw
  *                                   HTTP requests to nimbus's API socket)
+ *   labvsock mktap NAME             (L1) create a persistent single-queue tap
+ *                                   (what an operator's `ip tuntap add` does)
+ *   labvsock zeroout DEV OFF LEN    (L2) BLKZEROOUT a byte range of a block
+ *                                   device (busybox has no tool for it)
  * Exit status 0 on success; a line on stderr otherwise. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
+#include <linux/if_tun.h>
 #include <linux/vm_sockets.h>
 
 static int die(const char *what)
@@ -147,7 +157,31 @@ int main(int argc, char **argv)
                 die("write");
         return 0;
     }
+    if (argc == 3 && !strcmp(argv[1], "mktap")) {
+        int fd = open("/dev/net/tun", O_RDWR);
+        if (fd < 0)
+            die("open /dev/net/tun");
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+        snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", argv[2]);
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+            die("TUNSETIFF");
+        if (ioctl(fd, TUNSETPERSIST, 1) < 0)
+            die("TUNSETPERSIST");
+        return 0;
+    }
+    if (argc == 5 && !strcmp(argv[1], "zeroout")) {
+        int fd = open(argv[2], O_RDWR);
+        if (fd < 0)
+            die("open");
+        uint64_t range[2] = { strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0) };
+        if (ioctl(fd, BLKZEROOUT, range) < 0)
+            die("BLKZEROOUT");
+        return 0;
+    }
     fprintf(stderr, "usage: labvsock guest-echo PORT | guest-send PORT TEXT | "
-                    "host-connect SOCK PORT TEXT | host-echo PATH | unix-raw SOCK\n");
+                    "host-connect SOCK PORT TEXT | host-echo PATH | unix-raw SOCK | "
+                    "mktap NAME | zeroout DEV OFF LEN\n");
     return 2;
 }

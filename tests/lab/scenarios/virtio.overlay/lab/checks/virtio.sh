@@ -136,3 +136,52 @@ check_mq() { # the multi-queue devices came up with all their queues
         result mq FAIL "vda hw queues=$nq eth0 rx queues=$rx"
     fi
 }
+
+check_pcie() { # every virtio function is PCI Express: 4 KiB config space through ECAM
+    n=0
+    bad=""
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/vendor")" = 0x1af4 ] || continue
+        n=$((n + 1))
+        size=$(wc -c <"$d/config")
+        [ "$size" = 4096 ] || bad="$bad ${d##*/}:$size"
+    done
+    if [ "$n" -ge 1 ] && [ -z "$bad" ]; then
+        result pcie PASS "$n functions with 4096-byte config space"
+    else
+        result pcie FAIL "functions=$n short config space:$bad"
+    fi
+}
+
+check_discard() { # vdb: DISCARD and WRITE_ZEROES reach the image (first 2 MiB read back zero)
+    wait_for /dev/vdb 50 || { result discard FAIL "no /dev/vdb"; return; }
+    dmax=$(cat /sys/block/vdb/queue/discard_max_bytes)
+    zmax=$(cat /sys/block/vdb/queue/write_zeroes_max_bytes)
+    if [ "$dmax" = 0 ] || [ "$zmax" = 0 ]; then
+        result discard FAIL "discard_max_bytes=$dmax write_zeroes_max_bytes=$zmax"
+        return
+    fi
+    blkdiscard -o 0 -l 1048576 /dev/vdb || { result discard FAIL "blkdiscard failed"; return; }
+    labvsock zeroout /dev/vdb 1048576 1048576 || { result discard FAIL "BLKZEROOUT failed"; return; }
+    zero=$(head -c 2097152 /dev/zero | sha256sum | cut -d' ' -f1)
+    got=$(dd if=/dev/vdb bs=1048576 count=2 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)
+    rest=$(dd if=/dev/vdb bs=1048576 skip=2 iflag=direct 2>/dev/null | tr -d '\252' | wc -c)
+    if [ "$got" = "$zero" ] && [ "$rest" = 0 ]; then
+        result discard PASS "discard_max=$dmax write_zeroes_max=$zmax, 2 MiB zero, rest untouched"
+    else
+        result discard FAIL "first 2 MiB sha256 $got (zero is $zero), $rest stray bytes after"
+    fi
+}
+
+check_ping() { # eth0 on a tap the operator created (tap=NAME): ping its host end
+    wait_for /sys/class/net/eth0 50 || { result ping FAIL "no eth0"; return; }
+    mkdir -p /tmp
+    ip link set eth0 up && ip addr add "$(lab_param guest_ip 192.168.250.2)/24" dev eth0 ||
+        { result ping FAIL "cannot configure eth0"; return; }
+    host=$(lab_param host_ip 192.168.250.1)
+    if ping -c 3 -W 5 "$host" >/tmp/ping.out 2>&1; then
+        result ping PASS "$(tail -n 1 /tmp/ping.out)"
+    else
+        result ping FAIL "ping $host: $(tail -n 2 /tmp/ping.out | tr '\n' ' ')"
+    fi
+}
