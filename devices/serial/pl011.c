@@ -31,6 +31,7 @@
 
 #include "devices/chardev/chardev.h"
 #include "devices/serial/serial_console.h"
+#include "devices/serial/serial_fifo.h"
 #include "hypervisor/vm.h"
 
 enum {
@@ -99,9 +100,7 @@ typedef struct Pl011 {
 
     uint16_t ris, imsc, cr, ibrd;
     uint8_t lcr_h, ifls, fbrd, ilpr, dmacr, rsr;
-    bool rx_stalled; /* we told the backend we were full */
-    uint8_t rx[RX_FIFO_SIZE];
-    unsigned rx_head, rx_count;
+    SerialFifo rx;
 } Pl011;
 
 /* ---- receive FIFO ---------------------------------------------------- */
@@ -115,7 +114,7 @@ static unsigned rx_capacity(Pl011 *s)
 /* Room for backend input. In loopback the serial input is disconnected. */
 static size_t rx_room(Pl011 *s)
 {
-    return (s->cr & CR_LBE) ? 0 : rx_capacity(s) - s->rx_count;
+    return (s->cr & CR_LBE) ? 0 : rx_capacity(s) - s->rx.count;
 }
 
 /* RX trigger: IFLS bits 5:3 select 1/8, 1/4, 1/2, 3/4 or 7/8 full. */
@@ -131,49 +130,40 @@ static unsigned rx_trigger(Pl011 *s)
 static void rx_levels(Pl011 *s)
 {
     s->ris &= (uint16_t)~(INT_RX | INT_RT);
-    if (s->rx_count >= rx_trigger(s))
+    if (s->rx.count >= rx_trigger(s))
         s->ris |= INT_RX;
-    else if (s->rx_count > 0)
+    else if (s->rx.count > 0)
         s->ris |= INT_RT;
 }
 
 static void rx_push(Pl011 *s, uint8_t byte)
 {
-    if (s->rx_count >= rx_capacity(s)) {
+    if (!serial_fifo_push(&s->rx, byte, rx_capacity(s))) {
         /* The FIFO keeps its contents; the new character is lost. */
         s->rsr |= RSR_OE;
         s->ris |= INT_OE;
         return;
     }
-    s->rx[(s->rx_head + s->rx_count) % RX_FIFO_SIZE] = byte;
-    s->rx_count++;
     rx_levels(s);
 }
 
 static uint32_t rx_pop(Pl011 *s)
 {
-    if (s->rx_count == 0)
-        return 0;
-    uint32_t v = s->rx[s->rx_head];
-    s->rx_head = (s->rx_head + 1) % RX_FIFO_SIZE;
-    s->rx_count--;
+    uint32_t v = serial_fifo_pop(&s->rx);
     rx_levels(s);
     return v; /* error bits 11:8 stay 0: a backend delivers no framing errors */
 }
 
 static void rx_clear(Pl011 *s)
 {
-    s->rx_head = s->rx_count = 0;
+    serial_fifo_clear(&s->rx);
     rx_levels(s);
 }
 
 /* True once if the backend was stalled and there is room again. */
 static bool rx_take_wakeup(Pl011 *s)
 {
-    if (!s->rx_stalled || rx_room(s) == 0)
-        return false;
-    s->rx_stalled = false;
-    return true;
+    return serial_fifo_take_wakeup(&s->rx, rx_room(s));
 }
 
 /* ---- interrupts and flags -------------------------------------------- */
@@ -205,8 +195,8 @@ static uint32_t modem_inputs(Pl011 *s)
 static uint32_t fr_read(Pl011 *s)
 {
     uint32_t v = FR_TXFE | modem_inputs(s);
-    v |= s->rx_count == 0 ? FR_RXFE : 0;
-    v |= s->rx_count == rx_capacity(s) ? FR_RXFF : 0;
+    v |= s->rx.count == 0 ? FR_RXFE : 0;
+    v |= s->rx.count == rx_capacity(s) ? FR_RXFF : 0;
     return v;
 }
 
@@ -318,9 +308,7 @@ static size_t pl011_can_receive(void *opaque)
 {
     Pl011 *s = opaque;
     g_mutex_lock(&s->lock);
-    size_t room = rx_room(s);
-    if (room == 0)
-        s->rx_stalled = true;
+    size_t room = serial_fifo_can_receive(&s->rx, rx_room(s));
     g_mutex_unlock(&s->lock);
     return room;
 }
@@ -349,6 +337,7 @@ static bool pl011_realize(Device *d, const void *opaque, GError **errp)
     s->as = vm_mmio(d->vm);
     s->cr = CR_RESET;
     s->ifls = IFLS_RESET;
+    serial_fifo_init(&s->rx, RX_FIFO_SIZE);
     s->chr = serial_console_open(d, cfg->console, pl011_can_receive, pl011_receive, s, errp);
     if (!s->chr)
         return false;
@@ -394,10 +383,8 @@ static bool pl011_state_sync(Device *d, void *opaque, DeviceStateDir dir, GError
         *st = (Pl011State){
             .ris = s->ris, .imsc = s->imsc, .cr = s->cr, .lcr_h = s->lcr_h, .ifls = s->ifls,
             .ibrd = s->ibrd, .fbrd = s->fbrd, .ilpr = s->ilpr, .dmacr = s->dmacr, .rsr = s->rsr,
-            .rx_count = (uint8_t)s->rx_count,
         };
-        for (unsigned i = 0; i < s->rx_count; i++)
-            st->rx[i] = s->rx[(s->rx_head + i) % RX_FIFO_SIZE];
+        st->rx_count = (uint8_t)serial_fifo_save(&s->rx, st->rx);
     } else {
         s->imsc = st->imsc & INT_MASK;
         s->cr = st->cr & CR_MASK;
@@ -408,12 +395,8 @@ static bool pl011_state_sync(Device *d, void *opaque, DeviceStateDir dir, GError
         s->ilpr = st->ilpr;
         s->dmacr = st->dmacr & 0x7;
         s->rsr = st->rsr & 0x0f;
-        s->rx_head = s->rx_count = 0;
         /* Without FIFOs only one byte fits: keep the oldest. */
-        unsigned n = MIN((unsigned)st->rx_count, rx_capacity(s));
-        for (unsigned i = 0; i < n; i++)
-            s->rx[i] = st->rx[i];
-        s->rx_count = n;
+        serial_fifo_load(&s->rx, st->rx, st->rx_count, rx_capacity(s));
         /* After the FIFO, so that ICR-cleared RX/RT bits stay cleared. */
         s->ris = st->ris & INT_MASK;
     }

@@ -20,6 +20,7 @@
 
 #include "devices/chardev/chardev.h"
 #include "devices/serial/serial_console.h"
+#include "devices/serial/serial_fifo.h"
 #include "hypervisor/vm.h"
 
 enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR, REG_COUNT };
@@ -84,9 +85,7 @@ typedef struct Uart16550 {
     uint8_t lsr_errors; /* OE, latched until LSR is read */
     uint8_t msr;        /* lines in the high nibble, deltas in the low */
     bool thri_pending;  /* the THR-empty interrupt, until IIR read or THR write */
-    bool rx_stalled;    /* we told the backend we were full */
-    uint8_t rx[RX_FIFO_SIZE];
-    unsigned rx_head, rx_count;
+    SerialFifo rx;
 } Uart16550;
 
 /* ---- receive FIFO ---------------------------------------------------- */
@@ -105,32 +104,23 @@ static unsigned rx_capacity(Uart16550 *s)
 /* Room for backend input. In loopback the serial input is disconnected. */
 static size_t rx_room(Uart16550 *s)
 {
-    return (s->mcr & MCR_LOOP) ? 0 : rx_capacity(s) - s->rx_count;
+    return (s->mcr & MCR_LOOP) ? 0 : rx_capacity(s) - s->rx.count;
 }
 
 static void rx_push(Uart16550 *s, uint8_t byte)
 {
-    if (s->rx_count >= rx_capacity(s)) {
+    if (!serial_fifo_push(&s->rx, byte, rx_capacity(s)))
         s->lsr_errors |= LSR_OE; /* the new character is lost, as on hardware */
-        return;
-    }
-    s->rx[(s->rx_head + s->rx_count) % RX_FIFO_SIZE] = byte;
-    s->rx_count++;
 }
 
 static uint8_t rx_pop(Uart16550 *s)
 {
-    if (s->rx_count == 0)
-        return 0;
-    uint8_t b = s->rx[s->rx_head];
-    s->rx_head = (s->rx_head + 1) % RX_FIFO_SIZE;
-    s->rx_count--;
-    return b;
+    return serial_fifo_pop(&s->rx);
 }
 
 static void rx_clear(Uart16550 *s)
 {
-    s->rx_head = s->rx_count = 0;
+    serial_fifo_clear(&s->rx);
 }
 
 static unsigned rx_trigger(Uart16550 *s)
@@ -142,10 +132,7 @@ static unsigned rx_trigger(Uart16550 *s)
 /* True once if the backend was stalled and there is room again. */
 static bool rx_take_wakeup(Uart16550 *s)
 {
-    if (!s->rx_stalled || rx_room(s) == 0)
-        return false;
-    s->rx_stalled = false;
-    return true;
+    return serial_fifo_take_wakeup(&s->rx, rx_room(s));
 }
 
 /* ---- interrupts and modem lines -------------------------------------- */
@@ -155,11 +142,11 @@ static uint8_t iir_id(Uart16550 *s)
 {
     if ((s->ier & IER_RLSI) && (s->lsr_errors & LSR_OE))
         return IIR_RLSI;
-    if ((s->ier & IER_RDI) && s->rx_count > 0) {
+    if ((s->ier & IER_RDI) && s->rx.count > 0) {
         /* Data below the trigger level would raise the character timeout
          * after four character times; with no line timing we raise it at
          * once. Linux handles both ids the same way. */
-        return (fifo_on(s) && s->rx_count < rx_trigger(s)) ? IIR_RX_TIMEOUT : IIR_RDI;
+        return (fifo_on(s) && s->rx.count < rx_trigger(s)) ? IIR_RX_TIMEOUT : IIR_RDI;
     }
     if ((s->ier & IER_THRI) && s->thri_pending)
         return IIR_THRI;
@@ -229,7 +216,7 @@ static uint8_t reg_read(Uart16550 *s, unsigned reg)
     case REG_MCR:
         return s->mcr;
     case REG_LSR:
-        v = LSR_THRE | LSR_TEMT | s->lsr_errors | (s->rx_count ? LSR_DR : 0);
+        v = LSR_THRE | LSR_TEMT | s->lsr_errors | (s->rx.count ? LSR_DR : 0);
         s->lsr_errors = 0;
         return v;
     case REG_MSR:
@@ -351,9 +338,7 @@ static size_t uart_can_receive(void *opaque)
 {
     Uart16550 *s = opaque;
     g_mutex_lock(&s->lock);
-    size_t room = rx_room(s);
-    if (room == 0)
-        s->rx_stalled = true;
+    size_t room = serial_fifo_can_receive(&s->rx, rx_room(s));
     g_mutex_unlock(&s->lock);
     return room;
 }
@@ -380,6 +365,7 @@ static bool uart16550_realize(Device *d, const void *opaque, GError **errp)
     s->gsi = cfg->gsi;
     s->base = cfg->base;
     s->as = cfg->mmio ? vm_mmio(d->vm) : vm_pio(d->vm);
+    serial_fifo_init(&s->rx, RX_FIFO_SIZE);
     s->chr = serial_console_open(d, cfg->console, uart_can_receive, uart_receive, s, errp);
     if (!s->chr)
         return false;
@@ -426,10 +412,9 @@ static bool uart16550_state_sync(Device *d, void *opaque, DeviceStateDir dir, GE
         *st = (Uart16550State){
             .ier = s->ier, .lcr = s->lcr, .mcr = s->mcr, .scr = s->scr, .dll = s->dll,
             .dlm = s->dlm, .fcr = s->fcr, .lsr_errors = s->lsr_errors, .msr = s->msr,
-            .thri_pending = s->thri_pending, .rx_count = (uint8_t)s->rx_count,
+            .thri_pending = s->thri_pending,
         };
-        for (unsigned i = 0; i < s->rx_count; i++)
-            st->rx[i] = s->rx[(s->rx_head + i) % RX_FIFO_SIZE];
+        st->rx_count = (uint8_t)serial_fifo_save(&s->rx, st->rx);
     } else {
         s->ier = st->ier & IER_MASK;
         s->lcr = st->lcr;
@@ -441,12 +426,9 @@ static bool uart16550_state_sync(Device *d, void *opaque, DeviceStateDir dir, GE
         s->lsr_errors = st->lsr_errors & LSR_OE;
         s->msr = st->msr;
         s->thri_pending = st->thri_pending;
-        rx_clear(s);
         /* Without FIFOs only one byte fits: keep the oldest (the rest
          * could not have been received). */
-        unsigned n = MIN((unsigned)st->rx_count, rx_capacity(s));
-        for (unsigned i = 0; i < n; i++)
-            rx_push(s, st->rx[i]);
+        serial_fifo_load(&s->rx, st->rx, st->rx_count, rx_capacity(s));
     }
     g_mutex_unlock(&s->lock);
     return true;
