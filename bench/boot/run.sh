@@ -150,85 +150,12 @@ run_native() {
     fi
 }
 
-# --- lab: boot to L2 /init in the nested lab -----------------------------------
-run_lab() {
-    local lab_out=${NIMBUS_LAB_OUT:-${TMPDIR:-/tmp}/nimbus-lab} rc=0 log
-    log=$lab_out/bench-boot.log
-    say "lab: $lab_runs runs each of nimbus and qemu-microvm (tests/lab/run.sh bench-boot; a few minutes)"
-    rm -f "$log"
-    # NIMBUS_BENCH_RUNS reaches the scenario in direct mode, the L1 command
-    # line in the nested lab.  Each L2 boot takes ~15 s under TCG.
-    NIMBUS_LAB_L1_APPEND="${NIMBUS_LAB_L1_APPEND:-} lab.bench_runs=$lab_runs" \
-        NIMBUS_BENCH_RUNS=$lab_runs NIMBUS_LAB_QUIET=1 NIMBUS_LAB_OUT=$lab_out \
-        NIMBUS_LAB_TIMEOUT=${NIMBUS_LAB_TIMEOUT:-$((300 + 2 * lab_runs * 60))} \
-        "$REPO/tests/lab/run.sh" bench-boot >"$tmp/lab.out" 2>&1 || rc=$?
-    if [[ $rc = 77 ]]; then
-        summary+=("boot-to-init (nested lab): skipped: $(grep -m1 '^SKIP:' "$tmp/lab.out" || echo "lab skipped")")
-        echo "lab part skipped: $(grep -m1 '^SKIP:' "$tmp/lab.out" || true)"
-        return
-    fi
-    ran=1
-    if [[ $rc != 0 ]]; then
-        failed=1
-        echo "lab part FAILED (status $rc, log $log):" >&2
-        grep -E '^(FAIL|lab: error)' "$tmp/lab.out" | head -n 20 >&2 || tail -n 20 "$tmp/lab.out" >&2
-    fi
-    [[ -f $log ]] || { summary+=("boot-to-init (nested lab): FAILED: no log $log"); failed=1; return; }
-
-    local lines
-    lines=$(tr -d '\r' <"$log" |
-        grep -oE 'BENCH boot [a-z-]+ [0-9]+ marker_ms=-?[0-9]+ exit_ms=-?[0-9]+ rc=-?[0-9]+' || true)
-    while read -r l; do [[ -z $l ]] || raw+=("lab ${l#BENCH boot }"); done <<<"$lines"
-    local vmm m mn mq en eq good_n good_q
-    for vmm in nimbus qemu-microvm; do
-        # Good runs only: marker seen and status 0.
-        awk -v v="$vmm" '$3 == v && $5 !~ /=-1$/ && $7 == "rc=0" { sub("marker_ms=", "", $5); print $5 }' \
-            <<<"$lines" >"$tmp/lab-$vmm.ms"
-        awk -v v="$vmm" '$3 == v && $5 !~ /=-1$/ && $7 == "rc=0" { sub("exit_ms=", "", $6); print $6 }' \
-            <<<"$lines" >"$tmp/lab-$vmm.exit"
-    done
-    good_n=$(wc -l <"$tmp/lab-nimbus.ms")
-    good_q=$(wc -l <"$tmp/lab-qemu-microvm.ms")
-    if [[ $good_n != "$lab_runs" || $good_q != "$lab_runs" ]]; then
-        failed=1
-        summary+=("boot-to-init (nested lab): FAILED ($good_n/$lab_runs nimbus, $good_q/$lab_runs qemu runs reached /init and exited 0; log $log)")
-    fi
-    if ((good_n > 0 && good_q > 0)); then
-        mn=$(median <"$tmp/lab-nimbus.ms")
-        mq=$(median <"$tmp/lab-qemu-microvm.ms")
-        en=$(median <"$tmp/lab-nimbus.exit")
-        eq=$(median <"$tmp/lab-qemu-microvm.exit")
-        m="boot-to-init (nested lab, $lab_runs runs): nimbus median $(fmt_ms "$mn" 0) ms, qemu-microvm median $(fmt_ms "$mq" 0) ms, ratio nimbus/qemu = $(ratio "$mn" "$mq")"
-        summary+=("$m")
-        summary+=("  (range: nimbus $(range 0 <"$tmp/lab-nimbus.ms") ms, qemu-microvm $(range 0 <"$tmp/lab-qemu-microvm.ms") ms)")
-        summary+=("  (start to VMM exit: nimbus median $(fmt_ms "$en" 0) ms, qemu-microvm median $(fmt_ms "$eq" 0) ms, ratio $(ratio "$en" "$eq"))")
-    fi
-}
-
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 [[ $do_native = 1 ]] && run_native
-[[ $do_lab = 1 ]] && run_lab
+[[ $do_lab = 1 ]] && bench_boot_lab bench-boot "$lab_runs"
 
 nimbus_version=$("$NIMBUS_BIN" --version 2>/dev/null | head -n1 || true)
 qemu_version=$(qemu-system-x86_64 --version 2>/dev/null | head -n1 || true)
-mkdir -p "$(dirname "$out_file")"
-{
-    echo "== nimbus boot benchmark, $(date -u +%FT%TZ), $(uname -n) =="
-    echo "nimbus: ${nimbus_version:-?} ($NIMBUS_BIN); peer: ${qemu_version:-qemu not found}"
-    echo "host: $(nproc) CPUs, load average $load_before at the start (other load makes the runs noisy)"
-    printf '%s\n' "${summary[@]}"
-    echo "ratio < 1: nimbus is faster than QEMU measured in the same run; medians over the runs listed below."
-} >"$tmp/summary"
-{
-    cat "$tmp/summary"
-    echo
-    echo "runs (native: ms from exec to the first console byte; lab: ms in L1, 10 ms resolution):"
-    printf '%s\n' "${raw[@]}"
-} >"$out_file"
-echo
-cat "$tmp/summary"
-echo "results: $out_file"
-
-if [[ $failed != 0 ]]; then exit 1; fi
-if [[ $ran = 0 ]]; then exit 77; fi
-exit 0
+bench_report "$out_file" "nimbus boot benchmark" \
+    "nimbus: ${nimbus_version:-?} ($NIMBUS_BIN); peer: ${qemu_version:-qemu not found}" \
+    "native: ms from exec to the first console byte; lab: ms in L1, 10 ms resolution"

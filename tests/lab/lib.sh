@@ -301,6 +301,8 @@ lab_install_elf() {
 # program or shared library, copied under ROOT as lab_install_elf does.
 lab_install_elf_deps() {
     local src=$1 root=$2 lib out
+    # A script has no libraries.
+    [[ $(od -An -tx1 -N4 "$src" | tr -d ' ') = 7f454c46 ]] || return 0
     if [[ $(lab_elf_arch "$src") != "$(uname -m)" ]]; then
         lab_foreign_elf_deps "$src" "$root"
         return

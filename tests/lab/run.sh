@@ -15,15 +15,15 @@ LAB_DIR=$(cd "$(dirname "$0")" && pwd)
 
 usage() {
     local f names=()
-    for f in "$LAB_DIR"/scenarios/*.l1.sh; do names+=("$(basename "$f" .l1.sh)"); done
+    for f in "$LAB_DIR"/scenarios/*.l1.sh "$LAB_DIR"/scenarios/*.conf; do names+=("$(basename "${f%.*}" .l1)"); done
+    mapfile -t names < <(printf '%s\n' "${names[@]}" | sort -u)
     echo "usage: $0 SCENARIO   (scenarios: ${names[*]})" >&2
     exit 2
 }
 [[ $# -eq 1 ]] || usage
 scen=$1
-l1_script=$LAB_DIR/scenarios/$scen.l1.sh
-check_script=$LAB_DIR/scenarios/$scen.check.sh
-[[ -f $l1_script && -f $check_script ]] || lab_die "no scenario '$scen' in $LAB_DIR/scenarios"
+[[ -f $LAB_DIR/scenarios/$scen.l1.sh || -f $LAB_DIR/scenarios/$scen.conf ]] ||
+    lab_die "no scenario '$scen' in $LAB_DIR/scenarios"
 
 # Per-scenario settings (scenarios/NAME.conf, optional).  A .conf that sets
 # LAB_ARCH does so first and calls lab_arch_init before using LAB_* values.
@@ -31,12 +31,17 @@ LAB_ARCH=x86_64        # guest architecture: x86_64 or aarch64
 LAB_NEEDS_NIMBUS=0     # 1: skip when there is no nimbus for LAB_ARCH
 LAB_L1_APPEND=""       # extra L1 kernel parameters
 LAB_L1_QEMU_ARGS=()    # extra L0 QEMU arguments (machine, devices)
+LAB_SCRIPTS=$scen      # whose NAME.l1.sh and NAME.check.sh run (a variant
+                       # for another architecture reuses its twin's)
 lab_arch_init
 if [[ -f $LAB_DIR/scenarios/$scen.conf ]]; then
     # shellcheck source=/dev/null
     . "$LAB_DIR/scenarios/$scen.conf"
 fi
 lab_arch_init
+l1_script=$LAB_DIR/scenarios/$LAB_SCRIPTS.l1.sh
+check_script=$LAB_DIR/scenarios/$LAB_SCRIPTS.check.sh
+[[ -f $l1_script && -f $check_script ]] || lab_die "scenario '$scen': no $LAB_SCRIPTS.l1.sh and .check.sh"
 
 skip() { echo "SKIP: $scen: $*"; exit 77; }
 lab_host_can_run_guests || command -v "$LAB_L0_QEMU" >/dev/null ||

@@ -1,11 +1,12 @@
 #!/bin/sh
-# bench-boot (L1 side): boot-to-/init time of nimbus against QEMU microvm,
-# the same stock kernel + initramfs, 2 vCPUs and 512 MiB each, alternating
+# bench-boot (L1 side): boot-to-/init time of nimbus against QEMU (microvm
+# on x86_64, virt with GICv3 on aarch64, where bench-boot-arm64 runs this
+# script), the same stock kernel + initramfs, 2 vCPUs and 512 MiB each, alternating
 # nimbus and QEMU for N runs each (lab.bench_runs=N on L1's command line, or
 # NIMBUS_BENCH_RUNS in direct mode where the host's command line is not
 # ours; default 5).  bench/boot/run.sh turns the lines into medians.
 #
-# Lines: BENCH boot-config runs=<N>
+# Lines: BENCH boot-config runs=<N> peer=<name of the QEMU peer>
 #        BENCH boot <vmm> <run> marker_ms=<ms> exit_ms=<ms> rc=<rc>
 # marker_ms: from just before the VMM starts to the NIMBUS-L2-MARKER line on
 # its console (-1: never), exit_ms: to its exit, rc: its exit status (137:
@@ -64,26 +65,42 @@ bench() {
     }
 }
 
+# How each guest leaves: microvm ignores -no-reboot for a guest reboot but
+# leaves on ACPI poweroff; on aarch64 both VMMs leave on PSCI SYSTEM_OFF.
+case $(uname -m) in
+    aarch64)
+        peer=qemu-virt
+        nimbus_action=poweroff
+        set -- qemu-system-aarch64 -accel kvm -M virt,gic-version=3 -cpu host
+        ;;
+    *)
+        peer=qemu-microvm
+        nimbus_action=reboot
+        set -- qemu-system-x86_64 -accel kvm -M microvm -cpu host
+        ;;
+esac
 nimbus_boot() {
-    bench nimbus "$1" nimbus --kernel "$L2_BZIMAGE" --initramfs "$L2_INITRD" \
+    bench nimbus "$1" nimbus --kernel "$L2_KERNEL" --initramfs "$L2_INITRD" \
         --cpus boot=2 --memory size=512M --serial tty \
-        --cmdline "$L2_APPEND lab.action=reboot"
+        --cmdline "$L2_APPEND lab.action=$nimbus_action"
 }
-# microvm ignores -no-reboot for a guest reboot but leaves on ACPI poweroff.
+# qemu_boot RUN QEMU-AND-MACHINE...
 qemu_boot() {
-    bench qemu-microvm "$1" qemu-system-x86_64 -accel kvm -M microvm -cpu host -smp 2 -m 512 \
+    run=$1
+    shift
+    bench "$peer" "$run" "$@" -smp 2 -m 512 \
         -nographic -nodefaults -serial stdio -no-reboot \
-        -kernel "$L2_BZIMAGE" -initrd "$L2_INITRD" \
+        -kernel "$L2_KERNEL" -initrd "$L2_INITRD" \
         -append "$L2_APPEND lab.action=poweroff"
 }
 
-echo "BENCH boot-config runs=$runs"
+echo "BENCH boot-config runs=$runs peer=$peer"
 # The first failed run ends the benchmark: a hung VMM costs L2_TIMEOUT per
 # run, and the check fails on the missing runs anyway.
 rc=0
 i=1
 while [ "$i" -le "$runs" ]; do
-    if ! nimbus_boot "$i" || ! qemu_boot "$i"; then
+    if ! nimbus_boot "$i" || ! qemu_boot "$i" "$@"; then
         rc=1
         echo "BENCH boot-abort after a failed run"
         break
