@@ -257,7 +257,7 @@ START_TEST(test_features_and_config)
     ck_assert_uint_eq(balloon_target(T->dev), 4ull << 20);
 
     /* A driver reset forgets actual; the host's target stays. */
-    vdevtest_cc_write(T, 0x14, 0, 1);
+    vdevtest_cc_write(T, VDEV_CC_STATUS, 0, 1);
     ck_assert_uint_eq(balloon_actual(T->dev), 0);
     ck_assert_uint_eq(vdevtest_devcfg_read(T, VIRTIO_BALLOON_CFG_NUM_PAGES, 4), 1024);
 }

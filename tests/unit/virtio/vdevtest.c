@@ -2,20 +2,19 @@
 #include "vdevtest.h"
 
 #include "pci/host.h"
+#include "pci/msix.h"
 #include "support/fake_accel.h"
 
 #include <check.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ECAM_BASE 0xb0000000ull
 #define ECAM_SIZE (16ull << 20)
+#define MSI_ADDR 0xfee00000ull
 
-/* Common configuration offsets (virtio 1.2, 4.1.4.3). */
-enum {
-    DFSELECT = 0x00, DF = 0x04, GFSELECT = 0x08, GF = 0x0c, NUMQ = 0x12, STATUS = 0x14,
-    CFGGEN = 0x15, QSELECT = 0x16, QSIZE = 0x18, QENABLE = 0x1c, QNOFF = 0x1e, QDESC = 0x20,
-    QDRIVER = 0x28, QDEVICE = 0x30,
-};
+/* virtio PCI capability types (virtio 1.2, 4.1.4). */
+enum { CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4, CAP_PCI_CFG = 5 };
 
 static void on_stop(Vm *vm, VmStopReason reason, const char *detail, void *opaque)
 {
@@ -39,14 +38,24 @@ static void mmio_write(VdevTest *t, uint64_t addr, uint64_t v, unsigned size)
     addrspace_dispatch(vm_mmio(t->vm), NULL, addr, b, size, true);
 }
 
-static uint32_t cfg_read(VdevTest *t, uint32_t reg, unsigned size)
+uint32_t vdevtest_cfg_read(VdevTest *t, uint32_t reg, unsigned size)
 {
     return (uint32_t)mmio_read(t, ECAM_BASE + ((uint64_t)t->devfn << 12) + reg, size);
 }
 
-static void cfg_write(VdevTest *t, uint32_t reg, uint32_t v, unsigned size)
+void vdevtest_cfg_write(VdevTest *t, uint32_t reg, uint32_t v, unsigned size)
 {
     mmio_write(t, ECAM_BASE + ((uint64_t)t->devfn << 12) + reg, v, size);
+}
+
+uint64_t vdevtest_bar_read(VdevTest *t, uint64_t off, unsigned size)
+{
+    return mmio_read(t, t->bar + off, size);
+}
+
+void vdevtest_bar_write(VdevTest *t, uint64_t off, uint64_t v, unsigned size)
+{
+    mmio_write(t, t->bar + off, v, size);
 }
 
 VdevTest *vdevtest_new(VdevRamKind kind, uint64_t ram_size)
@@ -70,7 +79,7 @@ VdevTest *vdevtest_new(VdevRamKind kind, uint64_t ram_size)
     PciHostConfig hc = {
         .ecam_base = ECAM_BASE, .ecam_size = ECAM_SIZE, .pio_cf8 = true,
         .mmio32_base = 0xc0000000ull, .mmio32_size = 0x20000000ull,
-        .mmio64_base = 0x10000000000ull, .mmio64_size = 0x1000000000ull,
+        .mmio64_base = VDEV_MMIO64_BASE, .mmio64_size = 0x1000000000ull,
         .io_base = 0xc000, .io_size = 0x4000, .intx_gsi_base = 16,
     };
     ck_assert_msg(device_create(t->vm, &pci_host_ops, PCI_HOST_DEFAULT_ID, &hc, &err), "host: %s",
@@ -89,34 +98,58 @@ void vdevtest_free(VdevTest *t)
     g_free(t);
 }
 
+/* One vendor capability: check it against the spec and note where it points. */
+static void note_virtio_cap(VdevTest *t, uint8_t p, bool *seen)
+{
+    uint8_t type = (uint8_t)vdevtest_cfg_read(t, p + 3, 1);
+    uint8_t bar = (uint8_t)vdevtest_cfg_read(t, p + 4, 1);
+    uint32_t off = vdevtest_cfg_read(t, p + 8, 4), len = vdevtest_cfg_read(t, p + 12, 4);
+    ck_assert_uint_ge(vdevtest_cfg_read(t, p + 2, 1), 16);
+    if (type >= CAP_COMMON && type <= CAP_DEVICE)
+        ck_assert_uint_eq(bar, 4);
+    switch (type) {
+    case CAP_COMMON:
+        ck_assert_uint_ge(len, 0x38);
+        t->common = off;
+        break;
+    case CAP_NOTIFY:
+        ck_assert_uint_eq(vdevtest_cfg_read(t, p + 2, 1), 20);
+        ck_assert_uint_ge(len, 2);
+        t->notify = off;
+        t->mult = vdevtest_cfg_read(t, p + 16, 4);
+        break;
+    case CAP_ISR:
+        t->isr = off;
+        break;
+    case CAP_DEVICE:
+        t->device = off;
+        t->device_len = len;
+        break;
+    case CAP_PCI_CFG:
+        t->cfg_cap = p;
+        break;
+    default:
+        return;
+    }
+    seen[type] = true;
+}
+
 static void walk_caps(VdevTest *t)
 {
-    bool common = false, notify = false, isr = false;
+    ck_assert(vdevtest_cfg_read(t, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+    bool seen[CAP_PCI_CFG + 1] = { false };
     unsigned guard = 0;
-    for (uint8_t p = (uint8_t)cfg_read(t, PCI_CAPABILITY_LIST, 1); p;
-         p = (uint8_t)cfg_read(t, p + 1, 1)) {
+    for (uint8_t p = (uint8_t)vdevtest_cfg_read(t, PCI_CAPABILITY_LIST, 1); p;
+         p = (uint8_t)vdevtest_cfg_read(t, p + 1, 1)) {
         ck_assert_uint_lt(++guard, 48);
-        if ((uint8_t)cfg_read(t, p, 1) != PCI_CAP_ID_VENDOR)
-            continue;
-        uint8_t type = (uint8_t)cfg_read(t, p + 3, 1);
-        uint32_t off = cfg_read(t, p + 8, 4);
-        switch (type) {
-        case 1:
-            t->common = off, common = true;
-            break;
-        case 2:
-            t->notify = off, notify = true;
-            t->mult = cfg_read(t, p + 16, 4);
-            break;
-        case 3:
-            t->isr = off, isr = true;
-            break;
-        case 4:
-            t->device = off;
-            break;
-        }
+        uint8_t id = (uint8_t)vdevtest_cfg_read(t, p, 1);
+        if (id == PCI_CAP_ID_MSIX)
+            t->msix_cap = p;
+        else if (id == PCI_CAP_ID_VENDOR)
+            note_virtio_cap(t, p, seen);
     }
-    ck_assert(common && notify && isr);
+    ck_assert(seen[CAP_COMMON] && seen[CAP_NOTIFY] && seen[CAP_ISR] && seen[CAP_PCI_CFG]);
+    ck_assert_uint_ne(t->msix_cap, 0);
 }
 
 Device *vdevtest_add(VdevTest *t, const DeviceOps *ops, const char *id, const void *cfg)
@@ -127,12 +160,14 @@ Device *vdevtest_add(VdevTest *t, const DeviceOps *ops, const char *id, const vo
     t->dev = d;
     t->vdev = VIRTIO_DEVICE(d);
     t->devfn = t->vdev->pci.devfn;
-    ck_assert_uint_eq(cfg_read(t, PCI_VENDOR_ID, 2), 0x1af4);
+    ck_assert_uint_eq(vdevtest_cfg_read(t, PCI_VENDOR_ID, 2), 0x1af4);
     walk_caps(t);
-    uint32_t lo = cfg_read(t, PCI_BAR0 + 16, 4);
-    t->bar = ((uint64_t)cfg_read(t, PCI_BAR0 + 20, 4) << 32) | (lo & ~0xfu);
+    /* BAR 4 is 64-bit memory, placed by the bus; turn decode on. */
+    uint32_t lo = vdevtest_cfg_read(t, PCI_BAR0 + 16, 4);
+    ck_assert_uint_eq(lo & 0x7, 0x4);
+    t->bar = ((uint64_t)vdevtest_cfg_read(t, PCI_BAR0 + 20, 4) << 32) | (lo & ~0xfu);
     ck_assert_uint_ne(t->bar, 0);
-    cfg_write(t, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+    vdevtest_cfg_write(t, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
     return d;
 }
 
@@ -153,6 +188,12 @@ void vdevtest_cc_write(VdevTest *t, uint32_t off, uint64_t v, unsigned size)
     mmio_write(t, t->bar + t->common + off, v, size);
 }
 
+void vdevtest_cc_write64(VdevTest *t, uint32_t off, uint64_t v)
+{
+    vdevtest_cc_write(t, off, (uint32_t)v, 4);
+    vdevtest_cc_write(t, off + 4, v >> 32, 4);
+}
+
 uint64_t vdevtest_devcfg_read(VdevTest *t, uint32_t off, unsigned size)
 {
     ck_assert_uint_ne(t->device, 0);
@@ -167,47 +208,71 @@ void vdevtest_devcfg_write(VdevTest *t, uint32_t off, uint64_t v, unsigned size)
 
 uint8_t vdevtest_status(VdevTest *t)
 {
-    return (uint8_t)vdevtest_cc_read(t, STATUS, 1);
+    return (uint8_t)vdevtest_cc_read(t, VDEV_CC_STATUS, 1);
+}
+
+void vdevtest_set_status(VdevTest *t, uint8_t status)
+{
+    vdevtest_cc_write(t, VDEV_CC_STATUS, status, 1);
 }
 
 uint8_t vdevtest_config_generation(VdevTest *t)
 {
-    return (uint8_t)vdevtest_cc_read(t, CFGGEN, 1);
+    return (uint8_t)vdevtest_cc_read(t, VDEV_CC_CFGGEN, 1);
 }
 
 uint16_t vdevtest_num_queues(VdevTest *t)
 {
-    return (uint16_t)vdevtest_cc_read(t, NUMQ, 2);
+    return (uint16_t)vdevtest_cc_read(t, VDEV_CC_NUMQ, 2);
+}
+
+void vdevtest_msix_enable(VdevTest *t)
+{
+    uint32_t table = vdevtest_cfg_read(t, t->msix_cap + PCI_MSIX_TABLE, 4);
+    ck_assert_uint_eq(table & 7, 4);
+    uint64_t base = table & ~7u;
+    for (unsigned v = VDEV_VEC_CONFIG; v <= VDEV_VEC_QUEUE; v++) {
+        vdevtest_bar_write(t, base + v * 16 + 0, MSI_ADDR, 4);
+        vdevtest_bar_write(t, base + v * 16 + 4, 0, 4);
+        vdevtest_bar_write(t, base + v * 16 + 8, 0x40 + v, 4);
+        vdevtest_bar_write(t, base + v * 16 + 12, 0, 4);
+    }
+    vdevtest_cfg_write(t, t->msix_cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+    t->msix = true;
+}
+
+uint64_t vdevtest_irqfd_events(VdevTest *t, unsigned vector)
+{
+    int fd = pci_msix_vector_irqfd(&t->vdev->pci, vector, NULL);
+    ck_assert_int_ge(fd, 0);
+    uint64_t n = 0;
+    if (read(fd, &n, sizeof n) != sizeof n)
+        n = 0;
+    return n;
 }
 
 uint64_t vdevtest_offered(VdevTest *t)
 {
-    vdevtest_cc_write(t, DFSELECT, 0, 4);
-    uint64_t f = vdevtest_cc_read(t, DF, 4);
-    vdevtest_cc_write(t, DFSELECT, 1, 4);
-    return f | vdevtest_cc_read(t, DF, 4) << 32;
+    vdevtest_cc_write(t, VDEV_CC_DFSELECT, 0, 4);
+    uint64_t f = vdevtest_cc_read(t, VDEV_CC_DF, 4);
+    vdevtest_cc_write(t, VDEV_CC_DFSELECT, 1, 4);
+    return f | vdevtest_cc_read(t, VDEV_CC_DF, 4) << 32;
 }
 
 bool vdevtest_negotiate(VdevTest *t, uint64_t features)
 {
-    vdevtest_cc_write(t, STATUS, 0, 1);
+    vdevtest_set_status(t, 0);
     ck_assert_uint_eq(vdevtest_status(t), 0);
-    vdevtest_cc_write(t, STATUS, VIRTIO_STATUS_ACKNOWLEDGE, 1);
-    vdevtest_cc_write(t, STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-    vdevtest_cc_write(t, GFSELECT, 0, 4);
-    vdevtest_cc_write(t, GF, (uint32_t)features, 4);
-    vdevtest_cc_write(t, GFSELECT, 1, 4);
-    vdevtest_cc_write(t, GF, (uint32_t)(features >> 32), 4);
-    vdevtest_cc_write(t, STATUS,
-                      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK,
-                      1);
+    vdevtest_set_status(t, VIRTIO_STATUS_ACKNOWLEDGE);
+    vdevtest_set_status(t, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    ck_assert(vdevtest_offered(t) & (1ull << VIRTIO_F_VERSION_1));
+    vdevtest_cc_write(t, VDEV_CC_GFSELECT, 0, 4);
+    vdevtest_cc_write(t, VDEV_CC_GF, (uint32_t)features, 4);
+    vdevtest_cc_write(t, VDEV_CC_GFSELECT, 1, 4);
+    vdevtest_cc_write(t, VDEV_CC_GF, (uint32_t)(features >> 32), 4);
+    vdevtest_set_status(t, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                               VIRTIO_STATUS_FEATURES_OK);
     return vdevtest_status(t) & VIRTIO_STATUS_FEATURES_OK;
-}
-
-static void cc_write64(VdevTest *t, uint32_t off, uint64_t v)
-{
-    vdevtest_cc_write(t, off, (uint32_t)v, 4);
-    vdevtest_cc_write(t, off + 4, v >> 32, 4);
 }
 
 void vdevtest_queue(VdevTest *t, uint16_t q, uint16_t size)
@@ -215,28 +280,38 @@ void vdevtest_queue(VdevTest *t, uint16_t q, uint16_t size)
     ck_assert_uint_lt(q, VDEV_MAX_QUEUES);
     VirtqDriver *d = &t->q[q];
     virtq_driver_init(d, vm_memory(t->vm), size, VDEV_RINGS(q), VDEV_DATA(q), VDEV_DATA_SIZE);
-    vdevtest_cc_write(t, QSELECT, q, 2);
-    ck_assert_uint_ge(vdevtest_cc_read(t, QSIZE, 2), size);
-    vdevtest_cc_write(t, QSIZE, size, 2);
-    cc_write64(t, QDESC, d->desc);
-    cc_write64(t, QDRIVER, d->avail);
-    cc_write64(t, QDEVICE, d->used);
-    vdevtest_cc_write(t, QENABLE, 1, 2);
-    ck_assert_uint_eq(vdevtest_cc_read(t, QENABLE, 2), 1);
+    vdevtest_cc_write(t, VDEV_CC_QSELECT, q, 2);
+    t->queue_max[q] = (uint16_t)vdevtest_cc_read(t, VDEV_CC_QSIZE, 2);
+    ck_assert_uint_ge(t->queue_max[q], size);
+    vdevtest_cc_write(t, VDEV_CC_QSIZE, size, 2);
+    ck_assert_uint_eq(vdevtest_cc_read(t, VDEV_CC_QSIZE, 2), size);
+    uint16_t vector = t->msix ? VDEV_VEC_QUEUE : VDEV_NO_VECTOR;
+    vdevtest_cc_write(t, VDEV_CC_QMSIX, vector, 2);
+    ck_assert_uint_eq(vdevtest_cc_read(t, VDEV_CC_QMSIX, 2), vector);
+    vdevtest_cc_write64(t, VDEV_CC_QDESC, d->desc);
+    vdevtest_cc_write64(t, VDEV_CC_QDRIVER, d->avail);
+    vdevtest_cc_write64(t, VDEV_CC_QDEVICE, d->used);
+    ck_assert_uint_eq(vdevtest_cc_read(t, VDEV_CC_QDESC, 4) |
+                          vdevtest_cc_read(t, VDEV_CC_QDESC + 4, 4) << 32,
+                      d->desc);
+    vdevtest_cc_write(t, VDEV_CC_QENABLE, 1, 2);
+    ck_assert_uint_eq(vdevtest_cc_read(t, VDEV_CC_QENABLE, 2), 1);
 }
 
 void vdevtest_driver_ok(VdevTest *t)
 {
-    vdevtest_cc_write(t, STATUS,
-                      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                          VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK,
-                      1);
+    vdevtest_set_status(t, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                               VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
     ck_assert(vdevtest_status(t) & VIRTIO_STATUS_DRIVER_OK);
 }
 
 void vdevtest_bring_up(VdevTest *t, uint64_t features, unsigned nq, uint16_t size)
 {
     ck_assert(vdevtest_negotiate(t, features | (1ull << VIRTIO_F_VERSION_1)));
+    if (t->msix) {
+        vdevtest_cc_write(t, VDEV_CC_MSIXCFG, VDEV_VEC_CONFIG, 2);
+        ck_assert_uint_eq(vdevtest_cc_read(t, VDEV_CC_MSIXCFG, 2), VDEV_VEC_CONFIG);
+    }
     for (unsigned q = 0; q < nq; q++)
         vdevtest_queue(t, (uint16_t)q, size);
     vdevtest_driver_ok(t);
@@ -244,9 +319,31 @@ void vdevtest_bring_up(VdevTest *t, uint64_t features, unsigned nq, uint16_t siz
 
 void vdevtest_kick(VdevTest *t, uint16_t q)
 {
-    vdevtest_cc_write(t, QSELECT, q, 2);
-    uint64_t off = vdevtest_cc_read(t, QNOFF, 2);
+    vdevtest_cc_write(t, VDEV_CC_QSELECT, q, 2);
+    uint64_t off = vdevtest_cc_read(t, VDEV_CC_QNOFF, 2);
     mmio_write(t, t->bar + t->notify + off * t->mult, q, 2);
+}
+
+uint16_t vdevtest_post_raw(VdevTest *t, uint16_t q, Gpa gpa, uint32_t len, bool writable)
+{
+    ck_assert_uint_lt(q, VDEV_MAX_QUEUES);
+    VirtqDriverBuf b = { gpa, len, writable };
+    return virtq_driver_add(&t->q[q], &b, 1);
+}
+
+Gpa vdevtest_post(VdevTest *t, uint16_t q, const void *data, uint32_t len, bool writable,
+                  uint16_t *head)
+{
+    ck_assert_uint_lt(q, VDEV_MAX_QUEUES);
+    Gpa g = virtq_driver_alloc(&t->q[q], len ? len : 1, 16);
+    if (data)
+        ck_assert(memory_write(vm_memory(t->vm), g, data, len));
+    else
+        virtq_driver_fill(&t->q[q], g, VDEV_FILL, len);
+    uint16_t h = vdevtest_post_raw(t, q, g, len, writable);
+    if (head)
+        *head = h;
+    return g;
 }
 
 bool vdevtest_wait_used(VdevTest *t, uint16_t q, uint32_t *id, uint32_t *len,
