@@ -134,10 +134,35 @@ lab_apt_retry() {
     "$@"
 }
 
+# lab_apt_cache ARGS...: the output of `apt-cache ARGS`, remembered under
+# $LAB_CACHE/apt-memo until the package lists change.  Debian's container
+# images run apt without a pkgcache.bin, so every apt-cache call parses all
+# package lists (both architectures' once arm64 is added): seconds each, and
+# a lab run makes several.  Status 1 (nothing remembered) on no output.
+lab_apt_cache() {
+    local state dir f out
+    state=$(stat -c '%n %s %Y' /var/lib/apt/lists/*_Packages* /var/lib/dpkg/arch 2>/dev/null |
+        sha256sum | cut -c1-16)
+    dir=$LAB_CACHE/apt-memo/$state
+    f=$dir/$(printf '%s\n' "$@" | sha256sum | cut -c1-16)
+    if [[ -s $f ]]; then
+        cat "$f"
+        return 0
+    fi
+    out=$(apt-cache "$@" 2>/dev/null) && [[ -n $out ]] || return 1
+    # Lists changed: forget what was remembered of the old ones.
+    if [[ ! -d $dir ]]; then
+        rm -rf "$LAB_CACHE/apt-memo"
+        mkdir -p "$dir"
+    fi
+    { printf '%s\n' "$out" >"$f.$$" && mv "$f.$$" "$f"; } 2>/dev/null || true
+    printf '%s\n' "$out"
+}
+
 # Candidate version of a package (local query, no network).
 lab_pkg_version() {
     local v
-    v=$(apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+    v=$(lab_apt_cache show --no-all-versions "$1" | sed -n 's/^Version: //p' | head -n1)
     [[ -n $v ]] || return 1
     printf '%s\n' "$v"
 }
@@ -149,7 +174,7 @@ lab_kernel_pkg() {
         printf '%s\n' "$NIMBUS_LAB_KERNEL_PKG"
         return
     fi
-    apt-cache depends "$LAB_KERNEL_META$LAB_PKG_ARCH" 2>/dev/null |
+    lab_apt_cache depends "$LAB_KERNEL_META$LAB_PKG_ARCH" |
         sed -n 's/^ *Depends: \(linux-image-[0-9][^ :]*\)\(:[a-z0-9]*\)\{0,1\}$/\1/p' | head -n1 | grep .
 }
 
@@ -204,8 +229,8 @@ lab_fetch_pkg() { lab_fetch_pkgs "$1" "$1"; }
 lab_fetch_closure() {
     local pkg=$1 arch=${1##*:} deps
     lab_need_foreign_arch "$arch"
-    mapfile -t deps < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-        --no-breaks --no-replaces --no-enhances --no-pre-depends "$pkg" 2>/dev/null |
+    mapfile -t deps < <(lab_apt_cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+        --no-breaks --no-replaces --no-enhances --no-pre-depends "$pkg" |
         grep -E "^[a-z0-9].*:$arch\$" | grep -vx "$pkg" | sort -u)
     ((${#deps[@]})) || lab_die "cannot resolve the dependencies of $pkg"
     lab_fetch_pkgs "$pkg-closure" "$pkg" "${deps[@]}"
