@@ -110,6 +110,17 @@ static size_t make_eth(uint8_t *f, size_t payload, uint8_t seed)
     return 14 + payload;
 }
 
+/* The host side: one frame into the tap, to the broadcast address. */
+static void send_broadcast(int ps, const uint8_t *frame, size_t len)
+{
+    struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(TEST_ETHERTYPE),
+                              .sll_ifindex = (int)if_nametoindex(
+                                  virtio_net_tap_name(&T->vdev->pci.dev)),
+                              .sll_halen = 6 };
+    memset(to.sll_addr, 0xff, 6);
+    ck_assert_int_eq(sendto(ps, frame, len, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)len);
+}
+
 static Gpa rx_gpa[128];
 
 static void rx_post(uint32_t len)
@@ -168,12 +179,7 @@ START_TEST(test_transmit_and_receive)
         rx_post(1536);
     vdevtest_kick(T, 0);
     elen = make_eth(frame, 100, 77);
-    struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(TEST_ETHERTYPE),
-                              .sll_ifindex = (int)if_nametoindex(
-                                  virtio_net_tap_name(&T->vdev->pci.dev)),
-                              .sll_halen = 6 };
-    memset(to.sll_addr, 0xff, 6);
-    ck_assert_int_eq(sendto(ps, frame, elen, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)elen);
+    send_broadcast(ps, frame, elen);
     bool found = false;
     for (int n = 0; n < 16 && !found; n++) {
         ck_assert(wait_used(0, &id, &len));
@@ -260,12 +266,7 @@ START_TEST(test_small_mergeable_buffer_needs_reset)
     int ps = packet_socket();
     uint8_t frame[64];
     size_t elen = make_eth(frame, 40, 0);
-    struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(TEST_ETHERTYPE),
-                              .sll_ifindex = (int)if_nametoindex(
-                                  virtio_net_tap_name(&T->vdev->pci.dev)),
-                              .sll_halen = 6 };
-    memset(to.sll_addr, 0xff, 6);
-    ck_assert_int_eq(sendto(ps, frame, elen, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)elen);
+    send_broadcast(ps, frame, elen);
     ck_assert(wait_status(VIRTIO_STATUS_NEEDS_RESET));
     /* A reset and a fresh bring-up work again. */
     bring_up(BASE_FEATURES, 2);
