@@ -1,7 +1,9 @@
 #!/bin/bash
 # prepare-guest.sh — fetch (or reuse) the stock Debian cloud kernel and build
 # the busybox L2 initramfs, then print their paths as shell assignments:
-#   GUEST_BZIMAGE=... GUEST_VMLINUX=... GUEST_INITRD=... GUEST_KVER=...
+#   GUEST_KERNEL=... GUEST_INITRD=... GUEST_KVER=...
+#   and on x86_64 GUEST_BZIMAGE=... (= GUEST_KERNEL) GUEST_VMLINUX=...
+# LAB_ARCH=aarch64 prepares the arm64 kernel (an Image) instead.
 # Used where a guest boots directly on the host (no nested lab).
 set -euo pipefail
 LAB_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -13,5 +15,5 @@ lab_lock
 lab_prepare_kernel
 lab_build_l2_initrd
 lab_unlock
-printf 'GUEST_BZIMAGE=%q\nGUEST_VMLINUX=%q\nGUEST_INITRD=%q\nGUEST_KVER=%q\n' \
-    "$LAB_BZIMAGE" "$LAB_VMLINUX" "$LAB_L2_INITRD" "$LAB_KVER"
+printf 'GUEST_KERNEL=%q\nGUEST_INITRD=%q\nGUEST_KVER=%q\n' "$LAB_KERNEL" "$LAB_L2_INITRD" "$LAB_KVER"
+[[ $LAB_ARCH = aarch64 ]] || printf 'GUEST_BZIMAGE=%q\nGUEST_VMLINUX=%q\n' "$LAB_BZIMAGE" "$LAB_VMLINUX"
