@@ -98,6 +98,9 @@ typedef struct AccelPlatform {
     bool x86_pit;                  /* create the in-kernel PIT */
 } AccelPlatform;
 
+/* The arm64 in-kernel interrupt controller devices (vm_arm_gic_attr). */
+typedef enum { ACCEL_ARM_GIC, ACCEL_ARM_ITS } AccelArmGicDev;
+
 /* A few registers, arch-neutral, for diagnostics (logs on a hang or failure). */
 typedef struct VcpuRegSummary {
     uint64_t pc, sp, flags;
@@ -146,6 +149,19 @@ typedef struct AccelOps {
     int (*vcpu_set_cpuid)(AccelVcpu *vcpu, const void *kvm_cpuid2);
     /* Diagnostics; the vCPU must not be running. */
     int (*vcpu_summary)(AccelVcpu *vcpu, VcpuRegSummary *out);
+
+    /* arm64 snapshot/migration state (kvm_arm64_state.c; NULL elsewhere). */
+    /* KVM_GET_REG_LIST: up to *n ids into ids; *n becomes the vCPU's count,
+     * and -E2BIG says there was not room for all of them. */
+    int (*vcpu_arm_reg_list)(AccelVcpu *vcpu, uint64_t *ids, uint32_t *n);
+    /* KVM_GET/SET_VCPU_EVENTS: struct kvm_vcpu_events (pending SError,
+     * external data abort). */
+    int (*vcpu_arm_events)(AccelVcpu *vcpu, bool set, void *events, size_t size);
+    /* KVM_GET/SET_DEVICE_ATTR on the in-kernel GIC or its ITS (val as the
+     * attribute wants: u32 or u64, NULL for controls); -ENODEV when the VM
+     * has no such device. */
+    int (*vm_arm_gic_attr)(AccelVm *vm, AccelArmGicDev dev, bool set, uint32_t group,
+                           uint64_t attr, void *val);
 } AccelOps;
 
 /* Every backend object starts with its ops, so callers need only the handle. */
