@@ -7,7 +7,6 @@
 #include "devices/virtio/vsock/vsock.h"
 #include "devices/virtio/vsock/vsock_conn.h"
 #include "devices/virtio/vsock/vsock_packet.h"
-#include "hypervisor/vm_config.h"
 #include "support/check_main.h"
 #include "vdevtest.h"
 
@@ -588,8 +587,7 @@ START_TEST(test_broken_rx_buffer)
     bring_up();
     post_rx_len(1, 16);
     tx_send(guest_hdr(VSOCK_OP_RW, 1, 2, 0), NULL, false);
-    for (unsigned t = 0; t < WAIT_MS && !(vdevtest_status(T) & VIRTIO_STATUS_NEEDS_RESET); t++)
-        g_usleep(1000);
+    vdevtest_wait_status(T, VIRTIO_STATUS_NEEDS_RESET, WAIT_MS);
     ck_assert(vdevtest_status(T) & VIRTIO_STATUS_NEEDS_RESET);
     /* A driver reset brings it back. */
     rx_posted = 0;
@@ -607,8 +605,7 @@ START_TEST(test_broken_tx_ring)
     post_rx(4);
     virtq_driver_set_avail_idx(&T->q[TX], (uint16_t)(T->q[TX].avail_idx + 1000));
     vdevtest_kick(T, TX);
-    for (unsigned t = 0; t < WAIT_MS && !(vdevtest_status(T) & VIRTIO_STATUS_NEEDS_RESET); t++)
-        g_usleep(1000);
+    vdevtest_wait_status(T, VIRTIO_STATUS_NEEDS_RESET, WAIT_MS);
     ck_assert(vdevtest_status(T) & VIRTIO_STATUS_NEEDS_RESET);
 }
 END_TEST
