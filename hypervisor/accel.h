@@ -96,7 +96,18 @@ typedef struct AccelPlatform {
     uint64_t x86_tss_gpa;          /* x86: 3 pages KVM needs for the TSS */
     uint64_t x86_identity_map_gpa; /* x86: 1 page for real-mode EPT identity map */
     bool x86_pit;                  /* create the in-kernel PIT */
+    /* arm64: the in-kernel GICv3, initialized by vm_finalize_platform(). */
+    uint64_t arm_gic_dist;         /* distributor frame */
+    uint64_t arm_gic_redist;       /* redistributor region (one frame pair per vCPU) */
+    uint64_t arm_gic_its;          /* ITS frames; 0: no ITS */
+    uint32_t arm_gic_nr_irqs;      /* interrupt IDs incl. the 32 private ones */
 } AccelPlatform;
+
+/* arm64 vCPU features for vcpu_arm_init(). */
+enum {
+    ACCEL_ARM_VCPU_POWER_OFF = 1u << 0, /* start powered off (waits for PSCI CPU_ON) */
+    ACCEL_ARM_VCPU_PMU = 1u << 1,       /* a PMUv3 (see vm_arm_has_pmu) */
+};
 
 /* The arm64 in-kernel interrupt controller devices (vm_arm_gic_attr). */
 typedef enum { ACCEL_ARM_GIC, ACCEL_ARM_ITS } AccelArmGicDev;
@@ -149,6 +160,25 @@ typedef struct AccelOps {
     int (*vcpu_set_cpuid)(AccelVcpu *vcpu, const void *kvm_cpuid2);
     /* Diagnostics; the vCPU must not be running. */
     int (*vcpu_summary)(AccelVcpu *vcpu, VcpuRegSummary *out);
+
+    /* The most vCPUs one VM may have (optional). */
+    int (*max_vcpus)(Accel *accel);
+    /* After every vCPU exists and is set up: finish the in-kernel platform
+     * (arm64: initialize the vGIC and ITS, which freezes the vCPU count).
+     * Optional. */
+    int (*vm_finalize_platform)(AccelVm *vm);
+
+    /* arm64 only (NULL elsewhere). */
+    bool (*vm_arm_has_pmu)(AccelVm *vm);
+    /* KVM_ARM_VCPU_INIT with the host's preferred target, PSCI 0.2+ and the
+     * ACCEL_ARM_VCPU_* features in `features`. */
+    int (*vcpu_arm_init)(AccelVcpu *vcpu, uint32_t features);
+    /* Wire the PMU overflow interrupt (a PPI) and initialize the PMU; after
+     * vm_finalize_platform(). */
+    int (*vcpu_arm_pmu_init)(AccelVcpu *vcpu, uint32_t ppi);
+    /* One register by its KVM ONE_REG id; val holds the id's size. */
+    int (*vcpu_get_one_reg)(AccelVcpu *vcpu, uint64_t id, void *val);
+    int (*vcpu_set_one_reg)(AccelVcpu *vcpu, uint64_t id, const void *val);
 
     /* arm64 snapshot/migration state (kvm_arm64_state.c; NULL elsewhere). */
     /* KVM_GET_REG_LIST: up to *n ids into ids; *n becomes the vCPU's count,

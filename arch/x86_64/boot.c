@@ -4,35 +4,16 @@
 #include "arch/x86_64/layout.h"
 #include "arch/x86_64/pvh.h"
 #include "firmware/elf_loader.h"
+#include "firmware/payload.h"
 #include "hypervisor/error.h"
 #include "hypervisor/fdutil.h"
 
 #include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define PAGE_SIZE 4096ull
 #define PAGE_ALIGN_UP(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-
-static int open_file(const char *path, const char *what, uint64_t *size, GError **errp)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        error_set_errno(errp, -errno, "%s %s: cannot open", what, path);
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "%s %s: not a regular file", what,
-                    path);
-        close(fd);
-        return -1;
-    }
-    *size = (uint64_t)st.st_size;
-    return fd;
-}
 
 static bool read_head(int fd, const char *path, uint8_t *head, size_t cap, size_t *len,
                       GError **errp)
@@ -46,41 +27,10 @@ static bool read_head(int fd, const char *path, uint8_t *head, size_t cap, size_
     return true;
 }
 
-/* Read file bytes [off, off+len) straight into guest RAM at gpa. */
-static bool load_into_guest(GuestMemory *mem, int fd, const char *path, uint64_t off,
-                            uint64_t len, Gpa gpa, GError **errp)
-{
-    uint8_t *hva = memory_hva(mem, gpa, len);
-    if (!hva) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
-                    "%s: %" G_GUINT64_FORMAT " bytes at %#" G_GINT64_MODIFIER
-                    "x do not fit in guest RAM (give more --memory)",
-                    path, len, gpa);
-        return false;
-    }
-    while (len) {
-        ssize_t n = pread(fd, hva, MIN(len, (uint64_t)1 << 30), (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n < 0)
-                error_set_errno(errp, -errno, "%s: read failed", path);
-            else
-                g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "%s: file shrank while loading",
-                            path);
-            return false;
-        }
-        hva += n;
-        off += (uint64_t)n;
-        len -= (uint64_t)n;
-    }
-    return true;
-}
-
 bool boot_probe_kernel(const char *path, KernelFormat *fmt, GError **errp)
 {
     uint64_t size;
-    AUTO_FD int fd = open_file(path, "kernel", &size, errp);
+    AUTO_FD int fd = payload_open(path, "kernel", &size, errp);
     if (fd < 0)
         return false;
     uint8_t head[BZ_HEAD_SIZE];
@@ -112,17 +62,6 @@ bool boot_probe_kernel(const char *path, KernelFormat *fmt, GError **errp)
     return false;
 }
 
-bool boot_place_initrd(uint64_t size, uint64_t floor, uint64_t limit, uint64_t *addr)
-{
-    if (size == 0 || size > limit)
-        return false;
-    uint64_t a = (limit - size) & ~(PAGE_SIZE - 1);
-    if (a < floor)
-        return false;
-    *addr = a;
-    return true;
-}
-
 /* The highest guest address + 1 of RAM below 4 GiB (the end of the last
  * e820 RAM range there). */
 static uint64_t low_ram_end(const E820Map *e820)
@@ -134,26 +73,6 @@ static uint64_t low_ram_end(const E820Map *e820)
             end = MAX(end, e->addr + e->size);
     }
     return end;
-}
-
-static bool load_initrd(GuestMemory *mem, const char *path, uint64_t floor, uint64_t limit,
-                        uint64_t *addr, uint64_t *size, GError **errp)
-{
-    AUTO_FD int fd = open_file(path, "initramfs", size, errp);
-    if (fd < 0)
-        return false;
-    if (*size == 0) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "initramfs %s: empty file", path);
-        return false;
-    }
-    if (!boot_place_initrd(*size, floor, limit, addr)) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
-                    "initramfs %s: %" G_GUINT64_FORMAT " MiB do not fit between the kernel and "
-                    "%" G_GUINT64_FORMAT " MiB (give more --memory)",
-                    path, *size >> 20, limit >> 20);
-        return false;
-    }
-    return load_into_guest(mem, fd, path, 0, *size, *addr, errp);
 }
 
 static bool write_cmdline(GuestMemory *mem, const char *cmdline, uint64_t max_len,
@@ -179,7 +98,7 @@ static bool load_bzimage(GuestMemory *mem, const PayloadConfig *p, const E820Map
                          uint64_t rsdp_addr, X86BootEntry *entry, GError **errp)
 {
     uint64_t size;
-    AUTO_FD int fd = open_file(p->kernel, "kernel", &size, errp);
+    AUTO_FD int fd = payload_open(p->kernel, "kernel", &size, errp);
     if (fd < 0)
         return false;
     uint8_t head[BZ_HEAD_SIZE];
@@ -199,7 +118,7 @@ static bool load_bzimage(GuestMemory *mem, const PayloadConfig *p, const E820Map
                     p->kernel, footprint >> 20, load);
         return false;
     }
-    if (!load_into_guest(mem, fd, p->kernel, h.setup_size, h.kernel_size, load, errp))
+    if (!payload_load(mem, fd, p->kernel, h.setup_size, h.kernel_size, load, errp))
         return false;
 
     BootParamsInfo info = { .cmdline_addr = X86_CMDLINE_ADDR, .e820 = e820,
@@ -209,7 +128,7 @@ static bool load_bzimage(GuestMemory *mem, const PayloadConfig *p, const E820Map
     if (p->initramfs) {
         /* initrd_addr_max is the last byte the initrd may use. */
         uint64_t limit = MIN(ram_end, (uint64_t)h.initrd_addr_max + 1);
-        if (!load_initrd(mem, p->initramfs, load + footprint, limit, &info.initrd_addr,
+        if (!payload_load_initrd(mem, p->initramfs, load + footprint, limit, &info.initrd_addr,
                          &info.initrd_size, errp))
             return false;
     }
@@ -229,7 +148,7 @@ static bool load_pvh(GuestMemory *mem, const PayloadConfig *p, const E820Map *e8
                      uint64_t rsdp_addr, X86BootEntry *entry, GError **errp)
 {
     uint64_t size;
-    AUTO_FD int fd = open_file(p->kernel, "kernel", &size, errp);
+    AUTO_FD int fd = payload_open(p->kernel, "kernel", &size, errp);
     if (fd < 0)
         return false;
     ElfInfo elf;
@@ -249,7 +168,7 @@ static bool load_pvh(GuestMemory *mem, const PayloadConfig *p, const E820Map *e8
         return false;
     info.cmdline_addr = X86_CMDLINE_ADDR;
     if (p->initramfs &&
-        !load_initrd(mem, p->initramfs, PAGE_ALIGN_UP(elf.load_high), low_ram_end(e820),
+        !payload_load_initrd(mem, p->initramfs, PAGE_ALIGN_UP(elf.load_high), low_ram_end(e820),
                      &info.initrd_addr, &info.initrd_size, errp))
         return false;
     if (e820->count > X86_PVH_MEMMAP_MAX) {

@@ -21,7 +21,3 @@ bool boot_probe_kernel(const char *path, KernelFormat *fmt, GError **errp);
 bool boot_load_payload(GuestMemory *mem, const PayloadConfig *payload, const E820Map *e820,
                        uint64_t rsdp_addr, X86BootEntry *entry, GError **errp);
 
-/* Where an initrd of `size` bytes goes: the highest page-aligned address
- * with [addr, addr+size) below `limit` (exclusive) and above `floor`.
- * False if it does not fit. */
-bool boot_place_initrd(uint64_t size, uint64_t floor, uint64_t limit, uint64_t *addr);

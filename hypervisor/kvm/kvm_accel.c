@@ -38,6 +38,7 @@ static int kvmx_vm_create(Accel *a, AccelVm **out)
     vm->base.ops = k->base.ops;
     vm->accel = k;
     vm->fd = fd;
+    vm->gic_fd = vm->its_fd = -1;
     *out = (AccelVm *)vm;
     return 0;
 }
@@ -47,6 +48,10 @@ static void kvmx_vm_destroy(AccelVm *v)
     KvmVm *vm = to_vm(v);
     if (!vm)
         return;
+    if (vm->its_fd >= 0)
+        close(vm->its_fd);
+    if (vm->gic_fd >= 0)
+        close(vm->gic_fd);
     close(vm->fd);
     g_free(vm);
 }
@@ -59,6 +64,11 @@ static int kvmx_vm_setup_platform(AccelVm *v, const AccelPlatform *p)
 static int kvmx_vm_max_vcpus(AccelVm *v)
 {
     return to_vm(v)->accel->max_vcpus;
+}
+
+static int kvmx_max_vcpus(Accel *a)
+{
+    return ((KvmAccel *)a)->max_vcpus;
 }
 
 static int kvmx_vm_max_memslots(AccelVm *v)
@@ -88,7 +98,7 @@ static int kvmx_vm_get_dirty_log(AccelVm *v, uint32_t slot, uint64_t *bitmap)
 
 static int kvmx_vm_set_irq_line(AccelVm *v, uint32_t gsi, bool level)
 {
-    struct kvm_irq_level l = { .irq = gsi, .level = level };
+    struct kvm_irq_level l = { .irq = kvm_arch_irq_line(gsi), .level = level };
     return kvm_ioctl(to_vm(v)->fd, KVM_IRQ_LINE, &l);
 }
 
@@ -320,7 +330,7 @@ static int kvmx_vcpu_set_regs(AccelVcpu *v, AccelRegBlock which, const void *buf
     return vcpu_block_io(v, which, (void *)buf, size, true);
 }
 
-#ifdef KVM_GET_MSRS
+#ifdef __x86_64__ /* KVM_GET_MSRS is defined everywhere, its struct only on x86 */
 static int kvmx_vcpu_get_msrs(AccelVcpu *v, void *msrs)
 {
     return kvm_ioctl(to_vcpu(v)->fd, KVM_GET_MSRS, msrs);
@@ -369,10 +379,19 @@ static const AccelOps kvm_ops = {
     .vcpu_get_regs = kvmx_vcpu_get_regs,
     .vcpu_summary = kvmx_vcpu_summary,
     .vcpu_set_regs = kvmx_vcpu_set_regs,
-#ifdef KVM_GET_MSRS
+#ifdef __x86_64__ /* KVM_GET_MSRS is defined everywhere, its struct only on x86 */
     .vcpu_get_msrs = kvmx_vcpu_get_msrs,
     .vcpu_set_msrs = kvmx_vcpu_set_msrs,
     .vcpu_set_cpuid = kvmx_vcpu_set_cpuid,
+#endif
+    .max_vcpus = kvmx_max_vcpus,
+#ifdef KVM_REG_ARM_CORE
+    .vm_finalize_platform = kvm_arm_vm_finalize_platform,
+    .vm_arm_has_pmu = kvm_arm_vm_has_pmu,
+    .vcpu_arm_init = kvm_arm_vcpu_init,
+    .vcpu_arm_pmu_init = kvm_arm_vcpu_pmu_init,
+    .vcpu_get_one_reg = kvm_arm_vcpu_get_one_reg,
+    .vcpu_set_one_reg = kvm_arm_vcpu_set_one_reg,
 #endif
 };
 

@@ -17,6 +17,7 @@ typedef struct KvmVm {
     AccelVm base;
     KvmAccel *accel;
     int fd;
+    int gic_fd, its_fd; /* arm64 in-kernel devices; -1: none */
 } KvmVm;
 
 typedef struct KvmVcpu {
@@ -43,3 +44,15 @@ const KvmBlock *kvm_arch_vm_block(AccelVmState which);
 int kvm_arch_setup_platform(KvmVm *vm, const AccelPlatform *p);
 bool kvm_arch_check_caps(KvmAccel *k, GError **errp);
 int kvm_arch_vcpu_summary(KvmVcpu *v, VcpuRegSummary *out);
+/* The KVM_IRQ_LINE number of a GSI (arm64 encodes the interrupt type). */
+uint32_t kvm_arch_irq_line(uint32_t gsi);
+
+#ifdef KVM_REG_ARM_CORE
+/* arm64-only operations (kvm_arm64.c). */
+int kvm_arm_vm_finalize_platform(AccelVm *vm);
+bool kvm_arm_vm_has_pmu(AccelVm *vm);
+int kvm_arm_vcpu_init(AccelVcpu *vcpu, uint32_t features);
+int kvm_arm_vcpu_pmu_init(AccelVcpu *vcpu, uint32_t ppi);
+int kvm_arm_vcpu_get_one_reg(AccelVcpu *vcpu, uint64_t id, void *val);
+int kvm_arm_vcpu_set_one_reg(AccelVcpu *vcpu, uint64_t id, const void *val);
+#endif

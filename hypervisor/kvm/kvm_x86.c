@@ -126,6 +126,11 @@ GArray *accel_kvm_msr_index_list(Accel *a, GError **errp)
     return out;
 }
 
+uint32_t kvm_arch_irq_line(uint32_t gsi)
+{
+    return gsi;
+}
+
 int kvm_arch_vcpu_summary(KvmVcpu *v, VcpuRegSummary *out)
 {
     struct kvm_regs regs;

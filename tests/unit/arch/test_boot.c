@@ -5,6 +5,7 @@
 #include "arch/x86_64/bzimage.h"
 #include "arch/x86_64/layout.h"
 #include "arch/x86_64/pvh.h"
+#include "firmware/payload.h"
 #include "hypervisor/error.h"
 #include "support/check_main.h"
 #include "unit/arch/bzimage_image.h"
@@ -120,34 +121,34 @@ static char *write_pvh_elf(bool with_note)
     return write_file("vmlinux", img->data, img->len);
 }
 
-/* --- boot_place_initrd ------------------------------------------------ */
+/* --- payload_place_initrd ------------------------------------------------ */
 
 START_TEST(test_place_basic)
 {
     uint64_t a = 1;
-    ck_assert(boot_place_initrd(0x1000, 0, 0x100000, &a));
+    ck_assert(payload_place_initrd(0x1000, 0, 0x100000, &a));
     ck_assert_uint_eq(a, 0xff000);
     /* Unaligned limit and size: rounded down to a page, still below limit. */
-    ck_assert(boot_place_initrd(0x1800, 0, 0x100fff, &a));
+    ck_assert(payload_place_initrd(0x1800, 0, 0x100fff, &a));
     ck_assert_uint_eq(a, 0xff000);
-    ck_assert(boot_place_initrd(0x1800, 0, 0x100000, &a));
+    ck_assert(payload_place_initrd(0x1800, 0, 0x100000, &a));
     ck_assert_uint_eq(a, 0xfe000);
     /* Floor is inclusive. */
-    ck_assert(boot_place_initrd(0x1800, 0xfe000, 0x100000, &a));
+    ck_assert(payload_place_initrd(0x1800, 0xfe000, 0x100000, &a));
     ck_assert_uint_eq(a, 0xfe000);
     a = 7;
-    ck_assert(!boot_place_initrd(0x1800, 0xfe001, 0x100000, &a));
+    ck_assert(!payload_place_initrd(0x1800, 0xfe001, 0x100000, &a));
     ck_assert_uint_eq(a, 7); /* untouched on failure */
     /* Exactly fills [0, limit). */
-    ck_assert(boot_place_initrd(0x100000, 0, 0x100000, &a));
+    ck_assert(payload_place_initrd(0x100000, 0, 0x100000, &a));
     ck_assert_uint_eq(a, 0);
-    ck_assert(!boot_place_initrd(0x100000, 1, 0x100000, &a));
+    ck_assert(!payload_place_initrd(0x100000, 1, 0x100000, &a));
     /* Too big, empty, or no room at all. */
-    ck_assert(!boot_place_initrd(0x100001, 0, 0x100000, &a));
-    ck_assert(!boot_place_initrd(UINT64_MAX, 0, 0x100000, &a));
-    ck_assert(!boot_place_initrd(0, 0, 0x100000, &a));
-    ck_assert(!boot_place_initrd(1, 0, 0, &a));
-    ck_assert(!boot_place_initrd(0x1000, 0x200000, 0x100000, &a)); /* floor above limit */
+    ck_assert(!payload_place_initrd(0x100001, 0, 0x100000, &a));
+    ck_assert(!payload_place_initrd(UINT64_MAX, 0, 0x100000, &a));
+    ck_assert(!payload_place_initrd(0, 0, 0x100000, &a));
+    ck_assert(!payload_place_initrd(1, 0, 0, &a));
+    ck_assert(!payload_place_initrd(0x1000, 0x200000, 0x100000, &a)); /* floor above limit */
 }
 END_TEST
 
@@ -159,7 +160,7 @@ START_TEST(test_place_properties)
         uint64_t size = g_rand_int_range(r, 0, 1 << 26);
         uint64_t floor = g_rand_int_range(r, 0, 1 << 30);
         uint64_t a = UINT64_MAX;
-        if (!boot_place_initrd(size, floor, limit, &a)) {
+        if (!payload_place_initrd(size, floor, limit, &a)) {
             /* Refused only if no aligned slot in [floor, limit) exists. */
             ck_assert(size == 0 || size > limit || ((limit - size) & ~(PAGE - 1)) < floor);
             continue;
