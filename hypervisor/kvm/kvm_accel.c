@@ -396,15 +396,24 @@ static const AccelOps kvm_ops = {
 };
 
 /* Capabilities every Nimbus VM relies on; missing ones are named in the error. */
-static const struct {
-    int cap;
-    const char *name;
-} required_caps[] = {
+static const KvmCap required_caps[] = {
     { KVM_CAP_USER_MEMORY, "USER_MEMORY" }, { KVM_CAP_IRQCHIP, "IRQCHIP" },
     { KVM_CAP_IOEVENTFD, "IOEVENTFD" },     { KVM_CAP_IRQFD, "IRQFD" },
     { KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING" }, { KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
     { KVM_CAP_SIGNAL_MSI, "SIGNAL_MSI" },
 };
+
+bool kvm_require_caps(KvmAccel *k, const KvmCap *caps, size_t n, GError **errp)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (kvm_ioctl(k->fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)caps[i].cap) <= 0) {
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED,
+                        "KVM lacks the required capability KVM_CAP_%s", caps[i].name);
+            return false;
+        }
+    }
+    return true;
+}
 
 Accel *accel_open_kvm(GError **errp)
 {
@@ -427,14 +436,8 @@ Accel *accel_open_kvm(GError **errp)
                     "/dev/kvm has API version %d, Nimbus needs %d", ver, KVM_API_VERSION);
         goto fail;
     }
-    for (size_t i = 0; i < G_N_ELEMENTS(required_caps); i++) {
-        if (kvm_ioctl(fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)required_caps[i].cap) <= 0) {
-            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED,
-                        "KVM lacks the required capability KVM_CAP_%s", required_caps[i].name);
-            goto fail;
-        }
-    }
-    if (!kvm_arch_check_caps(k, errp))
+    if (!kvm_require_caps(k, required_caps, G_N_ELEMENTS(required_caps), errp) ||
+        !kvm_arch_check_caps(k, errp))
         goto fail;
     int sz = kvm_ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
     if (sz <= 0) {

@@ -78,23 +78,13 @@ int kvm_arm_vm_finalize_platform(AccelVm *v)
 
 bool kvm_arch_check_caps(KvmAccel *k, GError **errp)
 {
-    static const struct {
-        int cap;
-        const char *name;
-    } caps[] = {
+    static const KvmCap caps[] = {
         { KVM_CAP_ONE_REG, "ONE_REG" },
         { KVM_CAP_ARM_PSCI_0_2, "ARM_PSCI_0_2" },
         { KVM_CAP_DEVICE_CTRL, "DEVICE_CTRL" },
         { KVM_CAP_MP_STATE, "MP_STATE" },
     };
-    for (size_t i = 0; i < G_N_ELEMENTS(caps); i++) {
-        if (kvm_ioctl(k->fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)caps[i].cap) <= 0) {
-            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED,
-                        "KVM lacks the required capability KVM_CAP_%s", caps[i].name);
-            return false;
-        }
-    }
-    return true;
+    return kvm_require_caps(k, caps, G_N_ELEMENTS(caps), errp);
 }
 
 /* GSIs are SPI numbers; KVM_IRQ_LINE takes the type and interrupt ID. */

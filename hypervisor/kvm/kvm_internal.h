@@ -38,6 +38,14 @@ typedef struct KvmBlock {
 /* ioctl that retries on EINTR where that is safe; returns >= 0 or -errno. */
 int kvm_ioctl(int fd, unsigned long req, void *arg);
 
+/* A capability by number and name (KVM_CAP_<name>). */
+typedef struct KvmCap {
+    int cap;
+    const char *name;
+} KvmCap;
+/* Fails naming the first of caps that /dev/kvm lacks. */
+bool kvm_require_caps(KvmAccel *k, const KvmCap *caps, size_t n, GError **errp);
+
 /* arch hooks */
 const KvmBlock *kvm_arch_reg_block(AccelRegBlock which);
 const KvmBlock *kvm_arch_vm_block(AccelVmState which);

@@ -64,24 +64,14 @@ int kvm_arch_setup_platform(KvmVm *vm, const AccelPlatform *p)
 
 bool kvm_arch_check_caps(KvmAccel *k, GError **errp)
 {
-    static const struct {
-        int cap;
-        const char *name;
-    } caps[] = {
+    static const KvmCap caps[] = {
         { KVM_CAP_SET_TSS_ADDR, "SET_TSS_ADDR" },
         { KVM_CAP_SET_IDENTITY_MAP_ADDR, "SET_IDENTITY_MAP_ADDR" },
         { KVM_CAP_EXT_CPUID, "EXT_CPUID" },
         { KVM_CAP_PIT2, "PIT2" },
         { KVM_CAP_MP_STATE, "MP_STATE" },
     };
-    for (size_t i = 0; i < G_N_ELEMENTS(caps); i++) {
-        if (kvm_ioctl(k->fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)caps[i].cap) <= 0) {
-            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_UNSUPPORTED,
-                        "KVM lacks the required capability KVM_CAP_%s", caps[i].name);
-            return false;
-        }
-    }
-    return true;
+    return kvm_require_caps(k, caps, G_N_ELEMENTS(caps), errp);
 }
 
 void *accel_kvm_supported_cpuid(Accel *a, GError **errp)
