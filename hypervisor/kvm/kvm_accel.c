@@ -392,6 +392,9 @@ static const AccelOps kvm_ops = {
     .vcpu_arm_pmu_init = kvm_arm_vcpu_pmu_init,
     .vcpu_get_one_reg = kvm_arm_vcpu_get_one_reg,
     .vcpu_set_one_reg = kvm_arm_vcpu_set_one_reg,
+    .vcpu_arm_reg_list = kvm_arm_vcpu_reg_list,
+    .vcpu_arm_events = kvm_arm_vcpu_events,
+    .vm_arm_gic_attr = kvm_arm_vm_gic_attr,
 #endif
 };
 

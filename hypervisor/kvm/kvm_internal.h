@@ -63,4 +63,9 @@ int kvm_arm_vcpu_init(AccelVcpu *vcpu, uint32_t features);
 int kvm_arm_vcpu_pmu_init(AccelVcpu *vcpu, uint32_t ppi);
 int kvm_arm_vcpu_get_one_reg(AccelVcpu *vcpu, uint64_t id, void *val);
 int kvm_arm_vcpu_set_one_reg(AccelVcpu *vcpu, uint64_t id, const void *val);
+/* State for snapshot and migration (kvm_arm64_state.c). */
+int kvm_arm_vcpu_reg_list(AccelVcpu *vcpu, uint64_t *ids, uint32_t *n);
+int kvm_arm_vcpu_events(AccelVcpu *vcpu, bool set, void *events, size_t size);
+int kvm_arm_vm_gic_attr(AccelVm *vm, AccelArmGicDev dev, bool set, uint32_t group, uint64_t attr,
+                        void *val);
 #endif
