@@ -3,6 +3,8 @@
  * subsection, and a description at several versions. */
 #include "state_registry.h"
 
+#include "arch/aarch64/vcpu_state.h"
+#include "arch/aarch64/vm_state.h"
 #include "devices/acpi/ged.h"
 #include "devices/misc/i8042.h"
 #include "devices/misc/port_sink.h"
@@ -224,10 +226,52 @@ static void virtio_core_only_state_fixup(void *obj, GRand *rand)
         virtq_state_fixup(&st->queues[i].vq, rand);
 }
 
+/* ---- machine fixups (arm64: vm_state.c, vcpu_state.c) ---------------------- */
+
+static void arm_reg_entry_fixup(void *obj, GRand *rand)
+{
+    ArmRegEntry *e = obj;
+    /* U32, U64 or U128, like the core, system and FP/SIMD registers. */
+    static const uint64_t sizes[] = { 0x0020000000000000ull, 0x0030000000000000ull, 0x0040000000000000ull };
+    uint64_t size = sizes[g_rand_int_range(rand, 0, 3)];
+    e->id = ARM_ONE_REG_ARCH_ARM64 | size | (e->id & 0xffffffffull);
+    if (arm_one_reg_size(e->id) <= 8)
+        e->hi = 0;
+    if (arm_one_reg_size(e->id) == 4)
+        e->lo &= 0xffffffffull;
+}
+
+/* Few registers: the hostile tests are quadratic in section size. */
+static void arm_vcpu_state_fixup(void *obj, GRand *rand)
+{
+    static const uint32_t mp[] = { ARM_MP_STATE_RUNNABLE, ARM_MP_STATE_STOPPED, ARM_MP_STATE_SUSPENDED };
+    ArmVcpuState *s = obj;
+    s->n_regs %= 17;
+    for (uint32_t i = 0; i < s->n_regs; i++) {
+        s->regs[i].id = i; /* distinct */
+        arm_reg_entry_fixup(&s->regs[i], rand);
+    }
+    s->mp_state = mp[g_rand_int_range(rand, 0, 3)];
+    for (unsigned i = 0; i < 3; i++)
+        s->events[i] &= 1;
+    memset(s->events + 3, 0, 5);
+    memset(s->events + 16, 0, sizeof(s->events) - 16);
+}
+
+static void arm_vm_state_fixup(void *obj, GRand *rand)
+{
+    ((ArmVmState *)obj)->nr_irqs = 32u * (uint32_t)g_rand_int_range(rand, 2, 33);
+}
+
 /* ---- the registry ---------------------------------------------------------- */
 
 const StateRegistryEntry state_descs_all[] = {
     /* devices: { &<dev>_state, <dev>_state_fixup }, one line each, sorted */
+    { &arm_gic_cpu_state_desc, NULL },
+    { &arm_its_state_desc, NULL },
+    { &arm_reg_entry_desc, arm_reg_entry_fixup },
+    { &arm_vcpu_state_desc, arm_vcpu_state_fixup },
+    { &arm_vm_state_desc, arm_vm_state_fixup },
     { &cmos_rtc_state, cmos_rtc_state_fixup },
     { &ged_state, NULL },
     { &i8042_state, NULL },
