@@ -256,10 +256,6 @@ static void handle_vm_send_migration(Vmm *vmm, GBytes *body, ApiReply *reply)
     if (!p || !body_string(p, "vm.send-migration", "destination_url", &url, reply) ||
         !body_bool(p, "vm.send-migration", "local", &local, reply) || !need_created(vmm, reply))
         return;
-    if (local) {
-        api_reply_error(reply, 500, "vm.send-migration: local=true (memory fd passing) is not supported yet");
-        return;
-    }
     unsigned downtime_ms = 0;
     JsonNode *n = json_object_get_member(json_node_get_object(json_parser_get_root(p)), "downtime_ms");
     if (n && !JSON_NODE_HOLDS_NULL(n)) {
@@ -271,7 +267,7 @@ static void handle_vm_send_migration(Vmm *vmm, GBytes *body, ApiReply *reply)
         downtime_ms = (unsigned)json_node_get_int(n);
     }
     g_autoptr(GError) err = NULL;
-    if (!api_migration_send(vmm, url, downtime_ms, reply, &err))
+    if (!api_migration_send(vmm, url, local, downtime_ms, reply, &err))
         reply_result(reply, false, err);
 }
 

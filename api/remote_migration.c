@@ -24,6 +24,8 @@ typedef struct Watch {
     bool done;
     bool tty;
     bool shown;   /* a tty line is on screen */
+    char *last;   /* plain: what was printed last (without the time) */
+    gint64 last_at;
     unsigned status;
     GBytes *reply;
     GError *err;
@@ -47,8 +49,12 @@ static char *progress_line(JsonObject *o)
     g_autofree char *ram = human_bytes((uint64_t)member(o, "ram_bytes"));
     g_autofree char *rate = human_bytes((uint64_t)member(o, "transfer_bytes_per_s"));
     GString *s = g_string_new(NULL);
-    g_string_append_printf(s, "%s %.1fs: %s of %s RAM, %s/s", phase, (double)member(o, "elapsed_ms") / 1000, sent,
-                           ram, rate);
+    g_string_append_printf(s, "%s %.1fs: ", phase, (double)member(o, "elapsed_ms") / 1000);
+    if (strcmp(phase, "setup") == 0 && !member(o, "ram_bytes")) {
+        g_string_append(s, "connecting, Start and Config");
+        return g_string_free(s, FALSE);
+    }
+    g_string_append_printf(s, "%s of %s RAM, %s/s", sent, ram, rate);
     if (json_object_get_string_member_with_default(o, "direction", "")[0] == 'o' &&
         strcmp(phase, "setup") != 0) {
         g_autofree char *dirty = human_bytes((uint64_t)member(o, "dirty_bytes_per_s"));
@@ -59,8 +65,22 @@ static char *progress_line(JsonObject *o)
     return g_string_free(s, FALSE);
 }
 
-static void show(Watch *w, const char *line)
+/* Plain lines: one when something moved, else one every PLAIN_QUIET_US. */
+#define PLAIN_QUIET_US (5 * G_USEC_PER_SEC)
+
+static void show(Watch *w, JsonObject *o, const char *line)
 {
+    if (!w->tty) {
+        g_autofree char *key = g_strdup_printf("%s %" G_GINT64_FORMAT " %" G_GINT64_FORMAT,
+                                               json_object_get_string_member_with_default(o, "phase", ""),
+                                               member(o, "iteration"), member(o, "bytes_sent"));
+        gint64 now = g_get_monotonic_time();
+        if (w->last && !strcmp(key, w->last) && now - w->last_at < PLAIN_QUIET_US)
+            return;
+        g_free(w->last);
+        w->last = g_steal_pointer(&key);
+        w->last_at = now;
+    }
     if (w->tty) {
         printf("\r%s\033[K", line);
         w->shown = true;
@@ -91,7 +111,7 @@ static void on_progress(GObject *src, GAsyncResult *res, gpointer opaque)
     if (!strcmp(phase, "completed") || !strcmp(phase, "failed") || !strcmp(phase, "cancelled"))
         return;
     g_autofree char *line = progress_line(o);
-    show(w, line);
+    show(w, o, line);
 }
 
 static gboolean poll_tick(gpointer opaque)
@@ -182,6 +202,7 @@ bool remote_migration_run(const char *socket_path, const RemoteMigration *m, uns
     g_object_unref(w.poller);
     g_object_unref(session);
     g_free(w.progress_url);
+    g_free(w.last);
     g_main_loop_unref(w.loop);
     g_main_context_pop_thread_default(ctx);
     g_main_context_unref(ctx);

@@ -15,6 +15,7 @@ typedef struct MigJob {
     char *url;
     char *config_json;
     unsigned downtime_ms;
+    bool local;
     int listen_fd;
     GThread *thread;
     bool ok;
@@ -114,7 +115,7 @@ static gpointer job_thread(gpointer opaque)
         MigrationSendParams p = {
             .vm = vmm_vm(j->vmm), .machine = vmm_machine(j->vmm), .control = vmm_loop(j->vmm),
             .url = j->url, .config_json = j->config_json, .downtime_ms = j->downtime_ms,
-            .progress = j->progress,
+            .local = j->local, .progress = j->progress,
         };
         j->ok = migration_send(&p, &j->stats, &j->err);
     } else {
@@ -141,7 +142,8 @@ static bool start_job(MigJob *j, ApiReply *reply, GError **errp)
     return true;
 }
 
-bool api_migration_send(Vmm *vmm, const char *url, unsigned downtime_ms, ApiReply *reply, GError **errp)
+bool api_migration_send(Vmm *vmm, const char *url, bool local, unsigned downtime_ms, ApiReply *reply,
+                        GError **errp)
 {
     if (!vmm_migration_begin(vmm, true, errp))
         return false;
@@ -150,13 +152,14 @@ bool api_migration_send(Vmm *vmm, const char *url, unsigned downtime_ms, ApiRepl
     j->outgoing = true;
     j->url = g_strdup(url);
     j->downtime_ms = downtime_ms;
+    j->local = local;
     j->listen_fd = -1;
     Vm *vm = vmm_vm(vmm);
     g_autoptr(JsonNode) node = vm_config_to_json(vm_config(vm), NULL, NULL);
     g_autoptr(JsonGenerator) gen = json_generator_new();
     json_generator_set_root(gen, node);
     j->config_json = json_generator_to_data(gen, NULL);
-    g_message("migration to %s started", url);
+    g_message("migration to %s started%s", url, local ? " (local: memory fds)" : "");
     return start_job(j, reply, errp);
 }
 

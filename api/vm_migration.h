@@ -6,9 +6,11 @@
 #pragma once
 #include "api/routes.h"
 
-/* Start sending the running VM to url; reply is answered when done (200
- * with the stats, or the error). False (nothing started) on errp. */
-bool api_migration_send(Vmm *vmm, const char *url, unsigned downtime_ms, ApiReply *reply, GError **errp);
+/* Start sending the running VM to url (local: pass the memory fds, see
+ * migrate.h); reply is answered when done (200 with the stats, or the
+ * error). False (nothing started) on errp. */
+bool api_migration_send(Vmm *vmm, const char *url, bool local, unsigned downtime_ms, ApiReply *reply,
+                        GError **errp);
 /* Listen on url and receive a VM into this empty nimbus; reply as above. */
 bool api_migration_receive(Vmm *vmm, const char *url, ApiReply *reply, GError **errp);
 /* vm.cancel-migration: ask the outgoing migration to stop (the VM keeps

@@ -2,6 +2,8 @@
 #include "migration/migrate.h"
 
 #include "hypervisor/error.h"
+#include "hypervisor/fdutil.h"
+#include "hypervisor/le.h"
 #include "hypervisor/memory.h"
 #include "migration/device_state.h"
 #include "migration/progress.h"
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if defined(__x86_64__)
@@ -220,6 +223,38 @@ static bool on_control(EventLoop *control, void (*fn)(void *), ControlCall *c, G
     return c->ok;
 }
 
+/* local=true needs a UNIX socket (fds cannot cross TCP) and RAM the fd
+ * shows (a private mapping keeps the guest's writes out of the memfd). */
+static bool local_check(const MigrationSendParams *p, GError **errp)
+{
+    if (!g_str_has_prefix(p->url, "unix:")) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                    "local migration passes memory fds and needs a unix: URL, not '%s'", p->url);
+        return false;
+    }
+    if (!vm_config(p->vm)->memory.shared) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                    "local migration needs guest memory created with shared=on (--memory ...,shared=on)");
+        return false;
+    }
+    return true;
+}
+
+static bool send_memory_fds(Sender *s, GPtrArray *ram, GError **errp)
+{
+    for (guint i = 0; i < ram->len; i++) {
+        const MemRegion *r = ram->pdata[i];
+        uint8_t m[MIG_MEMORY_FD_LEN];
+        le_store64(m, r->gpa);
+        le_store64(m + 8, r->size);
+        if (!check_cancel(s, errp) || !mig_send_fd(s->fd, MIG_MSG_MEMORY_FD, m, sizeof m, r->fd, errp))
+            return false;
+        s->stats->bytes_sent += sizeof m;
+        migration_progress_add_sent(s->progress, sizeof m, 0);
+    }
+    return true;
+}
+
 bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError **errp)
 {
     memset(stats, 0, sizeof *stats);
@@ -247,7 +282,11 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
     Sender s = { .p = p, .fd = -1, .batch = g_byte_array_new(), .stats = stats, .progress = progress };
     mig_memory_begin(s.batch);
     ControlCall cc = { .vm = p->vm, .machine = p->machine };
+    /* Declared before the first goto: cleanup must never see it unset. */
+    g_autoptr(GByteArray) state = g_byte_array_new();
 
+    if (p->local && !local_check(p, errp))
+        goto out;
     s.fd = mig_connect(p->url, errp);
     if (s.fd < 0)
         goto out;
@@ -262,6 +301,11 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
         !check_cancel(&s, errp) || !mig_send(s.fd, MIG_MSG_CONFIG, p->config_json, strlen(p->config_json), errp) ||
         !expect_ack(s.fd, "Config", errp))
         goto out;
+    if (p->local) {
+        if (!send_memory_fds(&s, ram, errp))
+            goto out;
+        goto stop_and_copy;
+    }
     if (!memory_set_dirty_logging(mem, true, errp))
         goto out;
     logging = true;
@@ -304,7 +348,7 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
             p->on_round(p->opaque, stats->iterations);
     }
 
-    /* Stop-and-copy. */
+stop_and_copy:
     cc.pause = true;
     if (!on_control(p->control, do_pause_resume, &cc, errp))
         goto out;
@@ -312,10 +356,10 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
     paused_at = g_get_monotonic_time();
     migration_progress_set_phase(progress, MIGRATION_PHASE_STOP_AND_COPY);
     uint64_t dirty;
-    g_autoptr(GByteArray) state = g_byte_array_new();
     cc.out = state;
-    if (!fetch_dirty(mem, ram, bitmaps, &dirty, errp) || !send_dirty(&s, ram, bitmaps, errp) ||
-        !on_control(p->control, do_save_state, &cc, errp))
+    if (logging && (!fetch_dirty(mem, ram, bitmaps, &dirty, errp) || !send_dirty(&s, ram, bitmaps, errp)))
+        goto out;
+    if (!on_control(p->control, do_save_state, &cc, errp))
         goto out;
     if (state->len > MIG_FRAME_MAX) {
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the VM state (%u bytes) is too large", state->len);
@@ -380,6 +424,8 @@ typedef struct Receiver {
     size_t state_len;
     Vm *vm;
     GPtrArray *ram;
+    bool *adopted; /* per RAM region: replaced by a MemoryFd */
+    unsigned n_adopted;
     bool ok;
     GError *err;
 } Receiver;
@@ -456,6 +502,74 @@ static bool write_entry(void *opaque, const MigMemEntry *e, GError **errp)
     return false;
 }
 
+/* Map the source's memfd over our RAM region at the same address, so the
+ * KVM slot and every pointer into RAM stay valid, and take the fd as the
+ * region's own (for a later snapshot or migration). */
+static bool map_over(MemRegion *mr, int fd, GError **errp)
+{
+    void *m = mmap(NULL, mr->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        error_set_errno(errp, -errno, "cannot map the memory fd of '%s'", mr->name);
+        return false;
+    }
+    /* mremap replaces the old mapping atomically; hugetlb mappings may not
+     * move, then map the fd straight over it. */
+    if (mremap(m, mr->size, mr->size, MREMAP_MAYMOVE | MREMAP_FIXED, mr->hva) == MAP_FAILED) {
+        munmap(m, mr->size);
+        if (mmap(mr->hva, mr->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+            error_set_errno(errp, -errno, "cannot map the memory fd of '%s' in place", mr->name);
+            return false;
+        }
+    }
+    madvise(mr->hva, mr->size, MADV_DONTDUMP);
+    if (dup3(fd, mr->fd, O_CLOEXEC) < 0) {
+        error_set_errno(errp, -errno, "cannot adopt the memory fd of '%s'", mr->name);
+        return false;
+    }
+    return true;
+}
+
+static bool adopt_memory_fd(Receiver *r, const uint8_t *p, uint32_t len, int fd, GError **errp)
+{
+    if (len != MIG_MEMORY_FD_LEN || fd < 0) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "migration stream: MemoryFd message %s",
+                    fd < 0 ? "without a file descriptor" : "of the wrong length");
+        return false;
+    }
+    uint64_t gpa = le_load64(p), size = le_load64(p + 8);
+    for (guint i = 0; i < r->ram->len; i++) {
+        MemRegion *mr = r->ram->pdata[i];
+        if (mr->gpa != gpa || mr->size != size)
+            continue;
+        struct stat st;
+        if (r->adopted[i] || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < size) {
+            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                        "migration stream: the memory fd for '%s' is %s", mr->name,
+                        r->adopted[i] ? "sent twice" : "not a memory file of its size");
+            return false;
+        }
+        if (!map_over(mr, fd, errp))
+            return false;
+        r->adopted[i] = true;
+        r->n_adopted++;
+        return true;
+    }
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                "migration stream: MemoryFd [%#" G_GINT64_MODIFIER "x, +%#" G_GINT64_MODIFIER
+                "x) is not a RAM region of this VM", gpa, size);
+    return false;
+}
+
+/* Local migration is all or nothing: no region may keep our empty RAM. */
+static bool all_fds_adopted(Receiver *r, GError **errp)
+{
+    if (r->n_adopted == 0 || r->n_adopted == r->ram->len)
+        return true;
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
+                "migration stream: memory fds for %u of %u RAM regions", r->n_adopted, r->ram->len);
+    return false;
+}
+
 static void zero_ram(GPtrArray *ram)
 {
     for (guint i = 0; i < ram->len; i++)
@@ -494,7 +608,8 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
     while (phase != DONE) {
         uint32_t type, len;
         g_autofree uint8_t *p = NULL;
-        if (!mig_recv(fd, &type, &p, &len, errp))
+        AUTO_FD int passed = -1;
+        if (!mig_recv_fd(fd, &type, &p, &len, &passed, errp))
             goto out;
         if (type == MIG_MSG_ABANDON) {
             abandoned_by_peer = true;
@@ -504,7 +619,8 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
         }
         bool expected = (phase == WANT_START && type == MIG_MSG_START) ||
                         (phase == WANT_CONFIG && type == MIG_MSG_CONFIG) ||
-                        (phase == WANT_DATA && (type == MIG_MSG_MEMORY || type == MIG_MSG_STATE)) ||
+                        (phase == WANT_DATA &&
+                         (type == MIG_MSG_MEMORY || type == MIG_MSG_MEMORY_FD || type == MIG_MSG_STATE)) ||
                         (phase == WANT_COMPLETE && type == MIG_MSG_COMPLETE);
         if (!expected) {
             g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "migration stream: unexpected %s message",
@@ -530,6 +646,7 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
             }
             ram = ram_regions(vm_memory(r.vm));
             r.ram = ram;
+            r.adopted = g_new0(bool, ram->len + 1);
             zero_ram(ram); /* the build may have loaded a payload: the source's RAM replaces it */
             if (!mig_send(fd, MIG_MSG_ACK, NULL, 0, errp))
                 goto out;
@@ -543,7 +660,15 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
             stats->bytes_sent += len;
             migration_progress_add_sent(progress, len, 0);
             break;
+        case MIG_MSG_MEMORY_FD:
+            if (!adopt_memory_fd(&r, p, len, passed, errp))
+                goto out;
+            stats->bytes_sent += len;
+            migration_progress_add_sent(progress, len, 0);
+            break;
         case MIG_MSG_STATE:
+            if (!all_fds_adopted(&r, errp))
+                goto out;
             migration_progress_set_phase(progress, MIGRATION_PHASE_STOP_AND_COPY);
             r.state = p;
             r.state_len = len;
@@ -583,6 +708,7 @@ out:
         }
     }
     close(fd);
+    g_free(r.adopted);
     stats->total_ms = (uint64_t)(g_get_monotonic_time() - t0) / 1000;
     migration_progress_finish(progress, ok, errp ? *errp : NULL, 0);
     return ok;

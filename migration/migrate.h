@@ -12,6 +12,11 @@
  * the destination gets an Abandon (best effort). A cancel (progress.h)
  * before Complete is such a failure.
  *
+ * Local (p->local): after Config, one MemoryFd per RAM region (its memfd
+ * over SCM_RIGHTS) replaces all the copying; then pause, State, Complete.
+ * The destination maps each fd over its own RAM (same address, so every
+ * pointer and KVM slot stays valid); both sides then share the pages.
+ *
  * Destination (migration_receive, on a worker thread): accept one
  * connection, check Start, build the VM from Config (paused, never run,
  * RAM zeroed), write Memory into RAM regions only (bounds-checked), load
@@ -51,6 +56,9 @@ typedef struct MigrationSendParams {
     unsigned downtime_ms;     /* 0: MIGRATION_DOWNTIME_MS_DEFAULT */
     unsigned max_iterations;  /* 0: MIGRATION_MAX_ITERATIONS_DEFAULT */
     unsigned timeout_ms;      /* pre-copy time limit; 0: default */
+    /* Local migration (unix: only, memory shared=on): pass each RAM
+     * region's memfd instead of copying pages; no pre-copy. */
+    bool local;
     /* Shared progress record (may be NULL): updated as it goes, and its
      * cancel is honoured before every frame until Complete. */
     MigrationProgress *progress;

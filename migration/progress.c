@@ -7,6 +7,7 @@
 
 /* The transfer rate is the bytes sent over a window at least this long. */
 #define RATE_WINDOW_US 500000
+#define RATE_FIRST_US 10000
 
 enum { CANCEL_NONE, CANCEL_REQUESTED, CANCEL_COMMITTED };
 
@@ -133,10 +134,14 @@ void migration_progress_add_sent(MigrationProgress *p, uint64_t bytes, uint64_t 
     p->info.bytes_sent += bytes;
     p->info.pages_sent += pages;
     p->window_bytes += bytes;
-    if (now - p->window_start >= RATE_WINDOW_US) {
-        p->info.transfer_rate = p->window_bytes * 1000000u / (uint64_t)(now - p->window_start);
+    gint64 span = now - p->window_start;
+    if (span >= RATE_WINDOW_US) {
+        p->info.transfer_rate = p->window_bytes * 1000000u / (uint64_t)span;
         p->window_start = now;
         p->window_bytes = 0;
+    } else if (p->info.transfer_rate == 0 && span >= RATE_FIRST_US) {
+        /* A first estimate before the first window closes (short migrations). */
+        p->info.transfer_rate = p->window_bytes * 1000000u / (uint64_t)span;
     }
     g_mutex_unlock(&p->lock);
 }

@@ -25,7 +25,8 @@ static bool bad(GError **errp, const char *fmt, ...)
 
 const char *mig_msg_name(uint32_t type)
 {
-    static const char *const names[] = { "?", "Start", "Config", "Memory", "State", "Complete", "Ack", "Abandon" };
+    static const char *const names[] = { "?",        "Start", "Config",  "Memory",  "State",
+                                         "Complete", "Ack",   "Abandon", "MemoryFd" };
     return type < G_N_ELEMENTS(names) ? names[type] : "?";
 }
 
@@ -53,7 +54,7 @@ bool mig_frame_header_parse(const uint8_t hdr[MIG_FRAME_HEADER], uint32_t *type,
     *type = le_load32(hdr);
     *len = le_load32(hdr + 4);
     *crc = le_load32(hdr + 8);
-    if (*type < MIG_MSG_START || *type > MIG_MSG_ABANDON)
+    if (*type < MIG_MSG_START || *type > MIG_MSG_LAST)
         return bad(errp, "unknown message type %u", *type);
     if (*len > MIG_FRAME_MAX)
         return bad(errp, "%s frame of %u bytes is over the %u-byte limit", mig_msg_name(*type), *len,
@@ -121,32 +122,123 @@ static bool read_all(int fd, uint8_t *p, size_t len, GError **errp)
     return true;
 }
 
-bool mig_send(int fd, MigMsgType type, const void *payload, size_t len, GError **errp)
+/* Send the header's first byte with the fd attached: the receiver gets
+ * the fd with the frame it belongs to. */
+static bool send_with_fd(int fd, const uint8_t *p, int pass, GError **errp)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = { .iov_base = (void *)p, .iov_len = 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &pass, sizeof(int));
+    ssize_t n;
+    do
+        n = sendmsg(fd, &m, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+        return io_error(errp, n < 0 ? errno : EPIPE, "cannot pass a memory fd");
+    return true;
+}
+
+bool mig_send_fd(int fd, MigMsgType type, const void *payload, size_t len, int pass, GError **errp)
 {
     uint8_t hdr[MIG_FRAME_HEADER];
     g_assert(len <= MIG_FRAME_MAX);
     le_store32(hdr, type);
     le_store32(hdr + 4, (uint32_t)len);
     le_store32(hdr + 8, frame_crc(hdr, payload, len));
-    return write_all(fd, hdr, sizeof hdr, errp) && (!len || write_all(fd, payload, len, errp));
+    if (pass >= 0) {
+        if (!send_with_fd(fd, hdr, pass, errp) || !write_all(fd, hdr + 1, sizeof hdr - 1, errp))
+            return false;
+    } else if (!write_all(fd, hdr, sizeof hdr, errp)) {
+        return false;
+    }
+    return !len || write_all(fd, payload, len, errp);
+}
+
+bool mig_send(int fd, MigMsgType type, const void *payload, size_t len, GError **errp)
+{
+    return mig_send_fd(fd, type, payload, len, -1, errp);
+}
+
+/* Read the header's first byte with recvmsg, keeping an fd that comes
+ * with it (a plain read would drop it). */
+static bool read_first(int fd, uint8_t *p, int *passed, GError **errp)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = { .iov_base = p, .iov_len = 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+    ssize_t n;
+    do
+        n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return io_error(errp, errno == EAGAIN ? ETIMEDOUT : errno, "cannot receive");
+    if (n == 0)
+        return io_error(errp, 0, "truncated stream");
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfds; i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (*passed < 0)
+                *passed = got;
+            else
+                close(got); /* one fd per frame at most */
+        }
+    }
+    return true;
 }
 
 bool mig_recv(int fd, uint32_t *type, uint8_t **payload, uint32_t *len, GError **errp)
 {
+    int passed = -1;
+    bool ok = mig_recv_fd(fd, type, payload, len, &passed, errp);
+    if (passed >= 0)
+        close(passed);
+    return ok;
+}
+
+static bool recv_payload(int fd, const uint8_t hdr[MIG_FRAME_HEADER], uint32_t type, uint32_t len, uint32_t crc,
+                         uint8_t **payload, GError **errp)
+{
+    g_autofree uint8_t *buf = g_try_malloc(len ? len : 1);
+    if (!buf)
+        return bad(errp, "cannot allocate %u bytes", len);
+    if (!read_all(fd, buf, len, errp))
+        return false;
+    if (!mig_frame_crc_ok(hdr, buf, len, crc))
+        return bad(errp, "%s frame fails its CRC (corrupt)", mig_msg_name(type));
+    *payload = g_steal_pointer(&buf);
+    return true;
+}
+
+bool mig_recv_fd(int fd, uint32_t *type, uint8_t **payload, uint32_t *len, int *passed, GError **errp)
+{
     uint8_t hdr[MIG_FRAME_HEADER];
     uint32_t crc;
     *payload = NULL;
-    if (!read_all(fd, hdr, sizeof hdr, errp) || !mig_frame_header_parse(hdr, type, len, &crc, errp))
-        return false;
-    g_autofree uint8_t *buf = g_try_malloc(*len ? *len : 1);
-    if (!buf)
-        return bad(errp, "cannot allocate %u bytes", *len);
-    if (!read_all(fd, buf, *len, errp))
-        return false;
-    if (!mig_frame_crc_ok(hdr, buf, *len, crc))
-        return bad(errp, "%s frame fails its CRC (corrupt)", mig_msg_name(*type));
-    *payload = g_steal_pointer(&buf);
-    return true;
+    *passed = -1;
+    bool ok = read_first(fd, hdr, passed, errp) && read_all(fd, hdr + 1, sizeof hdr - 1, errp) &&
+              mig_frame_header_parse(hdr, type, len, &crc, errp) &&
+              recv_payload(fd, hdr, *type, *len, crc, payload, errp);
+    if (!ok && *passed >= 0) {
+        close(*passed);
+        *passed = -1;
+    }
+    return ok;
 }
 
 void mig_start_encode(uint8_t out[MIG_START_LEN], uint32_t arch)

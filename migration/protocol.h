@@ -17,6 +17,11 @@
  *             page-aligned, len > 0; the entries exactly fill the payload
  *   STATE     u64 machine_len, u64 devices_len, the machine's state stream
  *             (MachineOps.save_state), the devices' stream (device_state.h)
+ *   MEMORY_FD local migration (local=true over unix:, memory shared=on):
+ *             u64 gpa, u64 size of one RAM region, and the region's memfd
+ *             passed with the frame header (SCM_RIGHTS); exactly 16 bytes.
+ *             The destination maps that fd in place of its own RAM, so no
+ *             page is copied. Sent for every RAM region instead of MEMORY.
  *   COMPLETE  empty: everything has been sent
  *   ACK       destination -> source, empty: the previous step (START,
  *             CONFIG or COMPLETE) was accepted
@@ -51,7 +56,11 @@ typedef enum MigMsgType {
     MIG_MSG_COMPLETE = 5,
     MIG_MSG_ACK = 6,
     MIG_MSG_ABANDON = 7,
+    MIG_MSG_MEMORY_FD = 8,
 } MigMsgType;
+
+#define MIG_MSG_LAST MIG_MSG_MEMORY_FD
+#define MIG_MEMORY_FD_LEN 16u
 
 const char *mig_msg_name(uint32_t type);
 
@@ -71,6 +80,11 @@ bool mig_frame_decode(const uint8_t *buf, size_t len, uint32_t *type, const uint
  * error; *payload (g_malloc'd) is owned by the caller. */
 bool mig_send(int fd, MigMsgType type, const void *payload, size_t len, GError **errp);
 bool mig_recv(int fd, uint32_t *type, uint8_t **payload, uint32_t *len, GError **errp);
+/* The same with one fd passed along (SCM_RIGHTS, UNIX sockets only). On
+ * receive *passed is the fd that came with the frame (O_CLOEXEC, owned by
+ * the caller) or -1; mig_recv closes any fd that comes unasked. */
+bool mig_send_fd(int fd, MigMsgType type, const void *payload, size_t len, int pass, GError **errp);
+bool mig_recv_fd(int fd, uint32_t *type, uint8_t **payload, uint32_t *len, int *passed, GError **errp);
 
 /* Payloads. */
 void mig_start_encode(uint8_t out[MIG_START_LEN], uint32_t arch);

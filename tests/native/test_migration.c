@@ -5,6 +5,7 @@
  * mid-stream (during pre-copy, and after the source paused) leaves the
  * source running. */
 #include "arch/arch.h"
+#include "hypervisor/error.h"
 #include "hypervisor/le.h"
 #include "hypervisor/memory.h"
 #include "migration/migrate.h"
@@ -218,7 +219,7 @@ END_TEST
 static void add_big_ram(Vm *vm, bool fill)
 {
     g_autoptr(GError) err = NULL;
-    MemoryBacking backing = { 0 };
+    MemoryBacking backing = { .shared = vm_config(vm)->memory.shared };
     MemRegion *r = memory_add_ram(vm_memory(vm), "big", BIG_GPA, BIG_SIZE, &backing, &err);
     ck_assert_msg(r, "%s", err ? err->message : "");
     for (uint64_t off = 0; fill && off < BIG_SIZE; off += 4096)
@@ -422,6 +423,119 @@ START_TEST(cancel_during_precopy)
 }
 END_TEST
 
+/* ---- local (memory fds) ---------------------------------------------------- */
+
+static TinyVm *shared_counting_vm(void)
+{
+    return tiny_vm_new(&(TinyVmOptions){ .image = guest_count, .image_end = guest_count_end,
+                                        .mode = TINY_MODE_REAL, .shared_memory = true });
+}
+
+static Vm *shared_build(void *opaque, const char *json, size_t len, GError **errp)
+{
+    Dest *d = opaque;
+    d->tvm = shared_counting_vm();
+    d->built = true;
+    add_big_ram(tiny_vm_vm(d->tvm), false);
+    if (!vm_start_paused(tiny_vm_vm(d->tvm), errp)) {
+        tiny_vm_free(g_steal_pointer(&d->tvm));
+        return NULL;
+    }
+    return tiny_vm_vm(d->tvm);
+}
+
+static const MigrationReceiveOps shared_ops = { shared_build, dst_discard, dst_commit };
+
+static gpointer shared_dest_thread(gpointer opaque)
+{
+    Dest *d = opaque;
+    d->ok = migration_receive(d->listen_fd, arch_machine_ops(), d->control, &shared_ops, d, NULL, &d->stats,
+                              &d->err);
+    return NULL;
+}
+
+/* local=true: the memfds cross the socket, not the pages. The guest's RAM
+ * (64 MiB of data) arrives intact with a few KiB sent, the guest counts on
+ * without a gap, and it keeps its memory after the source is gone. */
+START_TEST(local_passes_memory_fds)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("nimbus-native-mig-XXXXXX", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", tmp);
+    TinyVm *src = shared_counting_vm();
+    add_big_ram(tiny_vm_vm(src), true);
+    tiny_vm_start(src);
+    ck_assert(tiny_vm_wait_progress(src, 2000, 5000));
+
+    Dest d = { .control = evloop_new("dst-control") };
+    d.listen_fd = migration_listen(url, &err);
+    ck_assert(d.listen_fd >= 0);
+    GThread *th = g_thread_new("mig-dst", shared_dest_thread, &d);
+    MigrationStats st;
+    MigrationSendParams p = { .vm = tiny_vm_vm(src), .machine = arch_machine_ops(), .control = tiny_vm_loop(src),
+                              .url = url, .config_json = "{}", .local = true };
+    bool ok = migration_send(&p, &st, &err);
+    g_thread_join(th);
+    ck_assert_msg(ok, "send: %s", err ? err->message : "");
+    ck_assert_msg(d.ok, "receive: %s", d.err ? d.err->message : "");
+    uint32_t at = tiny_vm_progress_last(src);
+    g_message("local: %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " pages for %llu MiB of RAM, downtime %"
+              G_GUINT64_FORMAT " ms", st.bytes_sent, st.pages_sent, (GUEST_RAM_SIZE + BIG_SIZE) >> 20,
+              st.downtime_ms);
+    ck_assert_uint_eq(st.pages_sent, 0);
+    ck_assert_uint_lt(st.bytes_sent, (GUEST_RAM_SIZE + BIG_SIZE) / 256);
+    tiny_vm_free(src); /* the source's mappings and fds are gone now */
+
+    ck_assert(tiny_vm_wait_progress(d.tvm, 5000, 5000));
+    ck_assert(vm_pause(tiny_vm_vm(d.tvm), &err));
+    uint64_t n = tiny_vm_progress_writes(d.tvm);
+    ck_assert_msg(tiny_vm_progress_last(d.tvm) == at + n, "source stopped at %u; after %" G_GUINT64_FORMAT
+                  " steps the destination is at %u", at, n, tiny_vm_progress_last(d.tvm));
+    GuestMemory *mem = vm_memory(tiny_vm_vm(d.tvm));
+    for (uint64_t off = 0; off < BIG_SIZE; off += 4096 * 97) {
+        const uint8_t *page = memory_hva(mem, BIG_GPA + off, 4096);
+        ck_assert_ptr_nonnull(page);
+        ck_assert_msg(page[0] == (uint8_t)(off / 4096 % 251 + 1) && page[4095] == page[0],
+                      "page %#" G_GINT64_MODIFIER "x: %#x", off, page[0]);
+    }
+    tiny_vm_free(d.tvm);
+    evloop_free(d.control);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* local=true is refused before anything is sent unless the URL is unix:
+ * and the memory is shared; the source runs on. */
+START_TEST(local_refused)
+{
+    struct {
+        bool shared;
+        const char *url, *want;
+    } cases[] = {
+        { false, "unix:/nonexistent/mig.sock", "shared=on" },
+        { true, "tcp:127.0.0.1:1", "needs a unix: URL" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) err = NULL;
+        TinyVm *src = cases[i].shared ? shared_counting_vm() : counting_vm();
+        tiny_vm_start(src);
+        ck_assert(tiny_vm_wait_progress(src, 500, 5000));
+        MigrationStats st;
+        MigrationSendParams p = { .vm = tiny_vm_vm(src), .machine = arch_machine_ops(),
+                                  .control = tiny_vm_loop(src), .url = cases[i].url, .config_json = "{}",
+                                  .local = true };
+        ck_assert(!migration_send(&p, &st, &err));
+        ck_assert_msg(g_error_matches(err, NIMBUS_ERROR, NIMBUS_ERROR_INVALID) && strstr(err->message, cases[i].want),
+                      "%s", err->message);
+        ck_assert_int_eq(vm_state(tiny_vm_vm(src)), VM_STATE_RUNNING);
+        uint64_t before = tiny_vm_progress_writes(src);
+        ck_assert(tiny_vm_wait_progress(src, before + 500, 5000));
+        tiny_vm_free(src);
+    }
+}
+END_TEST
+
 static Suite *migration_suite(void)
 {
     Suite *s = suite_create("native_migration");
@@ -433,6 +547,8 @@ static Suite *migration_suite(void)
     tcase_add_test(tc, destination_refuses_version);
     tcase_add_test(tc, progress_advances);
     tcase_add_test(tc, cancel_during_precopy);
+    tcase_add_test(tc, local_passes_memory_fds);
+    tcase_add_test(tc, local_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -269,7 +269,7 @@ TinyVm *tiny_vm_new(const TinyVmOptions *o)
 
     VmConfig cfg = {
         .cpus = { .boot_vcpus = vcpus, .max_vcpus = vcpus },
-        .memory = { .size = GUEST_RAM_SIZE },
+        .memory = { .size = GUEST_RAM_SIZE, .shared = o->shared_memory },
         .serial = { .mode = CONSOLE_MODE_OFF },
     };
     t->vm = vm_new(t->accel, t->loop, &cfg, on_stop, t, &err);
@@ -284,7 +284,7 @@ TinyVm *tiny_vm_new(const TinyVmOptions *o)
     vm_set_irq_router(t->vm, router_new(avm));
     ck_assert_msg(irq_router_commit(vm_irq(t->vm), &err), "%s", err ? err->message : "");
 
-    MemoryBacking backing = { 0 };
+    MemoryBacking backing = { .shared = o->shared_memory };
     ck_assert_msg(memory_add_ram(vm_memory(t->vm), "ram", 0, GUEST_RAM_SIZE, &backing, &err), "%s",
                   err ? err->message : "");
     size_t len = (size_t)(o->image_end - o->image);

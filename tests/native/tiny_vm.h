@@ -31,6 +31,7 @@ typedef struct TinyVmOptions {
     TinyMode mode;
     unsigned vcpus;         /* 0 means 1 */
     unsigned exits_needed;  /* EXIT writes that stop the VM; 0 means one per vCPU */
+    bool shared_memory;     /* RAM as with --memory shared=on (local migration) */
 } TinyVmOptions;
 
 /* One REPORT write. */

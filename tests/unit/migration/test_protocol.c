@@ -193,6 +193,47 @@ START_TEST(test_urls)
 }
 END_TEST
 
+/* An fd passed with a frame arrives with that frame; mig_recv, which does
+ * not ask for one, closes it; a frame without one gives -1. */
+START_TEST(test_fd_passing)
+{
+    int sv[2], pipefd[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(pipe(pipefd), 0);
+    uint8_t m[MIG_MEMORY_FD_LEN] = { 1, 2, 3 };
+    ck_assert(mig_send_fd(sv[0], MIG_MSG_MEMORY_FD, m, sizeof m, pipefd[1], NULL));
+    ck_assert(mig_send(sv[0], MIG_MSG_COMPLETE, NULL, 0, NULL));
+    ck_assert(mig_send_fd(sv[0], MIG_MSG_MEMORY_FD, m, sizeof m, pipefd[1], NULL));
+    close(pipefd[1]);
+    uint32_t type, len;
+    int passed;
+    g_autofree uint8_t *p = NULL;
+    ck_assert(mig_recv_fd(sv[1], &type, &p, &len, &passed, NULL));
+    ck_assert_uint_eq(type, MIG_MSG_MEMORY_FD);
+    ck_assert_str_eq(mig_msg_name(type), "MemoryFd");
+    ck_assert_uint_eq(len, MIG_MEMORY_FD_LEN);
+    ck_assert(memcmp(p, m, sizeof m) == 0);
+    ck_assert_int_ge(passed, 0);
+    ck_assert_int_eq(write(passed, "x", 1), 1); /* it is the pipe's write end */
+    char c = 0;
+    ck_assert_int_eq(read(pipefd[0], &c, 1), 1);
+    ck_assert_int_eq(c, 'x');
+    close(passed);
+    g_autofree uint8_t *p2 = NULL;
+    ck_assert(mig_recv_fd(sv[1], &type, &p2, &len, &passed, NULL));
+    ck_assert_uint_eq(type, MIG_MSG_COMPLETE);
+    ck_assert_int_eq(passed, -1);
+    g_autofree uint8_t *p3 = NULL;
+    ck_assert(mig_recv(sv[1], &type, &p3, &len, NULL)); /* closes the unasked fd */
+    ck_assert_uint_eq(type, MIG_MSG_MEMORY_FD);
+    /* Every copy of the write end is closed now: the read end sees EOF. */
+    ck_assert_int_eq(read(pipefd[0], &c, 1), 0);
+    close(pipefd[0]);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 static Suite *protocol_suite(void)
 {
     Suite *s = suite_create("migration_protocol");
@@ -201,6 +242,7 @@ static Suite *protocol_suite(void)
     tcase_add_test(tc, test_frame_roundtrip);
     tcase_add_test(tc, test_frame_hostile);
     tcase_add_test(tc, test_socket_reader);
+    tcase_add_test(tc, test_fd_passing);
     tcase_add_test(tc, test_start);
     tcase_add_test(tc, test_memory);
     tcase_add_test(tc, test_state);
