@@ -8,6 +8,7 @@
 #include "devices/block/block_int.h"
 #include "hypervisor/error.h"
 #include "support/check_main.h"
+#include "support/uring_probe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,20 +55,10 @@ static BlockEngineKind engine_of(int i)
     return i == 0 ? BLOCK_ENGINE_SYNC : BLOCK_ENGINE_URING;
 }
 
-/* io_uring may be refused (seccomp in containers, old kernels): its half of
- * the loop tests is then skipped with a note, the sync half still runs. */
+/* The io_uring half (i = 1) of a loop test needs io_uring. */
 static bool uring_missing(int i)
 {
-    if (i != 1)
-        return false;
-    struct io_uring ring;
-    int r = io_uring_queue_init(4, &ring, 0);
-    if (r < 0) {
-        fprintf(stderr, "io_uring unavailable (%s): io_uring case skipped\n", g_strerror(-r));
-        return true;
-    }
-    io_uring_queue_exit(&ring);
-    return false;
+    return i == 1 && uring_probe_missing();
 }
 #define SKIP_WITHOUT_URING()                                                           \
     do {                                                                               \

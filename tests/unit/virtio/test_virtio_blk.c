@@ -8,6 +8,7 @@
 #include "devices/virtio/virtio.h"
 #include "hypervisor/le.h"
 #include "support/check_main.h"
+#include "support/uring_probe.h"
 #include "vdevtest.h"
 
 #include <check.h>
@@ -74,9 +75,11 @@ static bool wait_used(uint32_t *id, uint32_t *len)
 #define F_WRITE_ZEROES (1ull << 14)
 #define F_ALL (F_SEG_MAX | F_BLK_SIZE | F_FLUSH | F_DISCARD | F_WRITE_ZEROES)
 
-static void use_engine(int i)
+/* False (the case is skipped) when the io_uring half cannot run here. */
+static bool use_engine(int i)
 {
     g_setenv("NIMBUS_BLOCK_ENGINE", i ? "uring" : "sync", TRUE);
+    return !i || !uring_probe_missing();
 }
 
 typedef struct Req {
@@ -146,7 +149,8 @@ static void file_read(uint64_t off, void *buf, size_t len)
 
 START_TEST(test_config_and_features)
 {
-    use_engine(_i);
+    if (!use_engine(_i))
+        return;
     create_disk(false, 2);
     uint64_t f = vdevtest_offered(T);
     ck_assert_uint_eq(f & F_ALL, F_ALL);
@@ -166,7 +170,8 @@ END_TEST
 
 START_TEST(test_rw_flush_get_id)
 {
-    use_engine(_i);
+    if (!use_engine(_i))
+        return;
     create_disk(false, 1);
     bring_up(1ull << VIRTIO_F_VERSION_1 | F_ALL);
     uint8_t w[4096], back[4096];
@@ -221,7 +226,8 @@ END_TEST
 
 START_TEST(test_errors_keep_device_alive)
 {
-    use_engine(_i);
+    if (!use_engine(_i))
+        return;
     create_disk(false, 1);
     bring_up(1ull << VIRTIO_F_VERSION_1 | F_ALL);
     /* Beyond the capacity: IOERR. Unknown type: UNSUPP. Neither resets. */
@@ -249,7 +255,8 @@ END_TEST
 
 START_TEST(test_readonly_disk)
 {
-    use_engine(_i);
+    if (!use_engine(_i))
+        return;
     create_disk(true, 1);
     uint64_t f = vdevtest_offered(T);
     ck_assert(f & F_RO);
@@ -271,7 +278,8 @@ END_TEST
 /* Many requests in flight, then pause (drains) and resume. */
 START_TEST(test_many_and_pause)
 {
-    use_engine(_i);
+    if (!use_engine(_i))
+        return;
     create_disk(false, 1);
     bring_up(1ull << VIRTIO_F_VERSION_1 | F_ALL);
     enum { N = 20 };
