@@ -24,6 +24,7 @@ fmt() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.*f\n", d, v }'; }
 # "BENCH boot-config" line, RUNS boots each.  Adds to the caller's summary and
 # raw arrays, sets failed=1 on a failure and ran=1 when it ran; needs $tmp
 # (scratch directory) and $REPO.
+# shellcheck disable=SC2154 # tmp and REPO are the caller's
 bench_boot_lab() {
     local scen=$1 runs=$2 lab_out=${NIMBUS_LAB_OUT:-${TMPDIR:-/tmp}/nimbus-lab} rc=0 log what
     log=$lab_out/$scen.log
@@ -84,6 +85,7 @@ bench_boot_lab() {
 # (and, in OUT, its raw per-run lines), print the summary, then exit 1 when
 # failed=1, 77 when nothing ran (ran=0), else 0.  Needs $tmp and
 # $load_before (load average at the start).
+# shellcheck disable=SC2154 # tmp, load_before, failed and ran are the caller's
 bench_report() {
     local out=$1 title=$2 versions=$3 note=$4
     mkdir -p "$(dirname "$out")"

@@ -41,7 +41,9 @@ trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=../lib.sh
 . "$REPO/bench/lib.sh"
 
+# shellcheck disable=SC2034 # read and set by bench_boot_lab and bench_report
 summary=() raw=() failed=0 ran=0
+# shellcheck disable=SC2034
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_boot_lab bench-boot-arm64 "$runs"
 qemu_version=$(apt-cache show --no-all-versions qemu-system-arm:arm64 2>/dev/null | sed -n 's/^Version: //p' | head -n1)

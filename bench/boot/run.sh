@@ -67,6 +67,7 @@ fmt_ms() { fmt "$@"; }
 
 summary=() # headline lines
 raw=()     # per-run lines for the results file
+# shellcheck disable=SC2034 # read by bench_report
 failed=0 ran=0
 
 # --- native: tiny PVH guest, exec to first byte --------------------------------
@@ -75,6 +76,7 @@ native_skip() {
     echo "native part skipped: $1"
 }
 
+# shellcheck disable=SC2034 # ran and failed are read by bench_report
 run_native() {
     [[ -e /dev/kvm ]] || { native_skip "/dev/kvm is absent"; return; }
     [[ -r /dev/kvm && -w /dev/kvm ]] || { native_skip "/dev/kvm is not readable and writable by $(id -un)"; return; }
@@ -150,6 +152,7 @@ run_native() {
     fi
 }
 
+# shellcheck disable=SC2034 # bench_report's
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 [[ $do_native = 1 ]] && run_native
 [[ $do_lab = 1 ]] && bench_boot_lab bench-boot "$lab_runs"

@@ -26,6 +26,7 @@ LAB_CACHE=${NIMBUS_LAB_CACHE:-${HOME:-/root}/.cache/nimbus-lab}
 #   LAB_PREFIX      prefix of cached initramfs names, so the architectures
 #                   neither share nor prune each other's archives
 #   LAB_NIMBUS_BIN / LAB_NIMBUS_REMOTE_BIN  the binaries for this architecture
+# shellcheck disable=SC2034,SC2054 # settings for run.sh and build-initramfs.sh; -M takes commas
 lab_arch_init() {
     LAB_ARCH=${LAB_ARCH:-x86_64}
     case $LAB_ARCH in
@@ -81,6 +82,7 @@ lab_elf_arch() {
 # The aarch64 binaries: NIMBUS_BIN_AARCH64 (set by the lab's ctest entries to
 # the cross build), else NIMBUS_BIN when it is an aarch64 build (a run by
 # hand, or a native aarch64 build).  LAB_NIMBUS_WHY says why there is none.
+# shellcheck disable=SC2034 # LAB_NIMBUS_WHY is run.sh's
 lab_arch_nimbus_bins() {
     LAB_NIMBUS_BIN="" LAB_NIMBUS_REMOTE_BIN="" LAB_NIMBUS_WHY=""
     if [[ -n ${NIMBUS_BIN_AARCH64:-} ]]; then

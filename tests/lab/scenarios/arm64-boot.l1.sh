@@ -13,6 +13,7 @@ rc=0
 lab_tcp_peers # the tap gets 192.168.249.1 when nimbus creates it
 # Several checks in one boot: allow for a loaded host (CI shares 2 cores;
 # 70 s have been seen).
+# shellcheck disable=SC2034 # read by l2_run
 L2_TIMEOUT=240
 l2_run nimbus-arm64 nimbus -vv --log-file /tmp/nimbus.log \
     --kernel "$L2_IMAGE" --initramfs "$L2_INITRD" \
