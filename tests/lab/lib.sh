@@ -147,8 +147,9 @@ lab_apt_cache() {
         sha256sum | cut -c1-16)
     dir=$LAB_CACHE/apt-memo/$state
     f=$dir/$(printf '%s\n' "$@" | sha256sum | cut -c1-16)
-    if [[ -s $f ]]; then
-        cat "$f"
+    # (A run that saw the lists change may remove the file meanwhile.)
+    if [[ -s $f ]] && out=$(cat "$f" 2>/dev/null) && [[ -n $out ]]; then
+        printf '%s\n' "$out"
         return 0
     fi
     out=$(apt-cache "$@" 2>/dev/null) && [[ -n $out ]] || return 1
