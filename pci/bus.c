@@ -277,3 +277,9 @@ bool pci_bus_msi_devid(PciBus *bus, uint32_t *devid, uint8_t devfn)
     *devid = devfn; /* requester id: bus 0 << 8 | devfn */
     return bus->cfg.msi_devid;
 }
+
+bool pci_device_msi_devid(PciDevice *pd, uint32_t *devid)
+{
+    *devid = 0;
+    return pd->bus && pci_bus_msi_devid(pd->bus, devid, pd->devfn);
+}

@@ -15,6 +15,9 @@ void pci_device_detach(PciDevice *pd);
 /* bus.c, called by devices: count the devices asserting a shared INTx line. */
 void pci_bus_intx_change(PciBus *bus, uint32_t gsi, bool assert);
 bool pci_bus_msi_devid(PciBus *bus, uint32_t *devid, uint8_t devfn);
+/* The same for a device (false with devid 0 while it is on no bus): what
+ * MSI and MSI-X tag their messages with. */
+bool pci_device_msi_devid(PciDevice *pd, uint32_t *devid);
 
 /* msix.c, called by the device core. */
 /* Handle a BAR access if it falls in the MSI-X table or PBA; false if not. */

@@ -47,7 +47,9 @@ void pci_msi_free(PciMsi *m)
 static void deliver(PciMsi *m, uint64_t addr, uint32_t data)
 {
     Vm *vm = m->pd->dev.vm;
-    irq_msi_send(vm_irq(vm), addr, data, 0, false);
+    uint32_t devid;
+    bool has_devid = pci_device_msi_devid(m->pd, &devid);
+    irq_msi_send(vm_irq(vm), addr, data, devid, has_devid);
 }
 
 /* Called with pd->lock held after a guest config write (device.c): refresh

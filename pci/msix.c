@@ -36,12 +36,6 @@ static uint64_t vector_addr(const MsixVector *v)
     return (uint64_t)v->addr_hi << 32 | v->addr_lo;
 }
 
-static bool vector_devid(PciMsix *m, uint32_t *devid)
-{
-    *devid = 0;
-    return m->pd->bus && pci_bus_msi_devid(m->pd->bus, devid, m->pd->devfn);
-}
-
 static bool vector_masked(const PciMsix *m, const MsixVector *v)
 {
     return !m->enabled || m->function_masked || (v->ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT);
@@ -72,7 +66,7 @@ static bool irqfd_signalled(MsixVector *v)
 static void route_refresh(PciMsix *m, MsixVector *v)
 {
     uint32_t devid;
-    bool has_devid = vector_devid(m, &devid);
+    bool has_devid = pci_device_msi_devid(m->pd, &devid);
     g_autoptr(GError) err = NULL;
     if (!irq_msi_route_update(router(m), v->gsi, vector_addr(v), v->data, devid, has_devid, &err) ||
         !irq_router_commit(router(m), &err))
@@ -87,7 +81,7 @@ static void deliver(PciMsix *m, MsixVector *v)
         return;
     }
     uint32_t devid;
-    bool has_devid = vector_devid(m, &devid);
+    bool has_devid = pci_device_msi_devid(m->pd, &devid);
     irq_msi_send(router(m), vector_addr(v), v->data, devid, has_devid);
 }
 
@@ -413,7 +407,7 @@ int pci_msix_vector_irqfd(PciDevice *pd, unsigned vector, GError **errp)
         goto out;
     }
     uint32_t devid, gsi;
-    bool has_devid = vector_devid(m, &devid);
+    bool has_devid = pci_device_msi_devid(m->pd, &devid);
     if (!irq_msi_route_add(router(m), vector_addr(v), v->data, devid, has_devid, &gsi, errp))
         goto out;
     if (!irq_router_commit(router(m), errp) || !(v->irqfd = irqfd_new(router(m), gsi, errp))) {
