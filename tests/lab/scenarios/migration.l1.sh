@@ -41,7 +41,7 @@ wait_counters() { # wait_counters N: until N counter lines are on the serial
 
 cat >/tmp/vm.json <<JSON
 {
-  "payload": { "kernel": "$L2_BZIMAGE", "initramfs": "$L2_INITRD",
+  "payload": { "kernel": "$L2_KERNEL", "initramfs": "$L2_INITRD",
                "cmdline": "$L2_APPEND lab.checks=counter" },
   "cpus": { "boot_vcpus": 2, "max_vcpus": 2 },
   "memory": { "size": 536870912 },
