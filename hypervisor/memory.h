@@ -24,7 +24,9 @@ typedef struct MemRegion {
     Gpa gpa;
     uint64_t size;
     uint8_t *hva;
-    int fd; /* the memfd, -1 for foreign mappings */
+    int fd;   /* the memfd of shared or hugetlbfs RAM; -1: private RAM
+               * (anonymous memory) or a foreign mapping */
+    bool ram; /* guest RAM (memory_add_ram), not a foreign mapping */
     uint32_t slot;
     uint32_t flags; /* ACCEL_MEM_* */
     bool owns_mapping;

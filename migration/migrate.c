@@ -33,13 +33,13 @@ static size_t bitmap_words(uint64_t size)
     return (size_t)((size / MIG_PAGE + 63) / 64);
 }
 
-/* RAM regions (with an fd), borrowed. */
+/* RAM regions (not ROM or device mappings), borrowed. */
 static GPtrArray *ram_regions(GuestMemory *mem)
 {
     g_autoptr(GPtrArray) all = memory_regions(mem);
     GPtrArray *ram = g_ptr_array_new();
     for (guint i = 0; i < all->len; i++)
-        if (((MemRegion *)all->pdata[i])->fd >= 0)
+        if (((MemRegion *)all->pdata[i])->ram)
             g_ptr_array_add(ram, all->pdata[i]);
     return ram;
 }

@@ -452,7 +452,7 @@ bool snapshot_memory_save(GuestMemory *mem, const char *dir, bool with_sha, Snap
     g_autoptr(GPtrArray) regions = memory_regions(mem);
     for (guint i = 0; i < regions->len; i++) {
         const MemRegion *mr = regions->pdata[i];
-        if (mr->fd < 0)
+        if (!mr->ram)
             continue; /* ROM and device mappings are rebuilt from the config */
         SnapshotRegion r = { .gpa = mr->gpa, .size = mr->size, .file = snapshot_memory_file_name(mr->gpa) };
         g_autofree char *path = g_build_filename(dir, r.file, NULL);
@@ -473,7 +473,7 @@ static const MemRegion *find_ram(GPtrArray *regions, uint64_t gpa)
 {
     for (guint i = 0; i < regions->len; i++) {
         const MemRegion *mr = regions->pdata[i];
-        if (mr->fd >= 0 && mr->gpa == gpa)
+        if (mr->ram && mr->gpa == gpa)
             return mr;
     }
     return NULL;
@@ -544,7 +544,7 @@ bool snapshot_memory_load(GuestMemory *mem, const char *dir, const SnapshotManif
     g_autoptr(GPtrArray) regions = memory_regions(mem);
     guint ram = 0;
     for (guint i = 0; i < regions->len; i++)
-        ram += ((const MemRegion *)regions->pdata[i])->fd >= 0;
+        ram += ((const MemRegion *)regions->pdata[i])->ram;
     if (ram != m->regions->len)
         return invalid(errp, "the snapshot has %u memory region(s), the VM built from its config has %u",
                        m->regions->len, ram);

@@ -11,7 +11,7 @@
 
 static bool is_ram(const MemRegion *r)
 {
-    return r->fd >= 0 && r->hva && r->size > 0;
+    return r->ram && r->hva && r->size > 0;
 }
 
 MemRegion *balloon_ram_region(GPtrArray *regions, Gpa gpa, uint64_t len)

@@ -65,7 +65,7 @@ START_TEST(test_add_ram)
     ck_assert_uint_eq(lo->gpa, 0);
     ck_assert_uint_eq(lo->size, 1 * MiB);
     ck_assert_ptr_nonnull(lo->hva);
-    ck_assert_int_ge(lo->fd, 0);
+    ck_assert(lo->ram);
     ck_assert_str_eq(lo->name, "lo");
     ck_assert_uint_ne(lo->slot, hi->slot);
     ck_assert_uint_eq(memory_ram_size(mem), 3 * MiB);
@@ -264,9 +264,30 @@ START_TEST(test_shared_backing)
     char buf[4] = { 0 };
     ck_assert_int_eq(pread(s->fd, buf, 4, 4096), 4);
     ck_assert_mem_eq(buf, "abcd", 4); /* visible through the fd */
-    memset(buf, 0, sizeof(buf));
-    ck_assert_int_eq(pread(p->fd, buf, 4, 4096), 4);
-    ck_assert_mem_eq(buf, "\0\0\0\0", 4); /* copy-on-write */
+    /* Private RAM is anonymous memory: no fd could show it to anyone. */
+    ck_assert_int_eq(p->fd, -1);
+    ck_assert(s->ram && p->ram);
+}
+END_TEST
+
+/* memory_zero_region() leaves every kind of RAM reading zero (private RAM
+ * drops its pages, shared RAM punches its memfd) and foreign mappings too. */
+START_TEST(test_zero_region)
+{
+    g_autoptr(GError) err = NULL;
+    MemRegion *s = memory_add_ram(mem, "shared", 0, MiB, &shared_ram, &err);
+    MemRegion *p = memory_add_ram(mem, "private", MiB, MiB, &private_ram, &err);
+    static uint8_t rom[8192];
+    MemRegion *f = memory_add_mapping(mem, "rom", 4 * MiB, sizeof rom, rom, 0, &err);
+    ck_assert(s && p && f);
+    MemRegion *all[] = { s, p, f };
+    for (unsigned i = 0; i < 3; i++) {
+        memset(all[i]->hva, 0x77, 3);
+        memset(all[i]->hva + 4096 + 5, 0x77, 1);
+        memory_zero_region(all[i]);
+        ck_assert_msg(memory_page_is_zero(all[i]->hva) && memory_page_is_zero(all[i]->hva + 4096),
+                      "region %s", all[i]->name);
+    }
 }
 END_TEST
 
@@ -362,6 +383,7 @@ static Suite *memory_suite(void)
     tcase_add_test(tc, test_remove);
     tcase_add_test(tc, test_mapping);
     tcase_add_test(tc, test_shared_backing);
+    tcase_add_test(tc, test_zero_region);
     tcase_add_test(tc, test_with_fake_accel);
     suite_add_tcase(s, tc);
 
