@@ -8,6 +8,7 @@
 #include "migration/device_state.h"
 #include "migration/progress.h"
 #include "migration/protocol.h"
+#include "migration/ram_scan.h"
 #include "migration/state.h"
 #include "migration/stream.h"
 
@@ -90,7 +91,7 @@ static bool add_run(Sender *s, const MemRegion *r, uint64_t off, uint64_t len, b
 /* Send the pages of r selected by bitmap (NULL: all pages). In the full
  * pass zero pages are skipped (the destination's RAM starts zeroed); in
  * later passes they are sent as zero entries. */
-static bool send_pages(Sender *s, const MemRegion *r, const uint64_t *bitmap, GError **errp)
+static bool send_pages(Sender *s, const MemRegion *r, const uint64_t *bitmap, bool full, GError **errp)
 {
     uint64_t pages = r->size / MIG_PAGE;
     uint64_t run = 0, run_len = 0;
@@ -98,7 +99,7 @@ static bool send_pages(Sender *s, const MemRegion *r, const uint64_t *bitmap, GE
     for (uint64_t pg = 0; pg < pages; pg++) {
         bool want = !bitmap || (bitmap[pg / 64] >> (pg % 64)) & 1;
         bool zero = want && memory_page_is_zero(r->hva + pg * MIG_PAGE);
-        if (want && zero && !bitmap)
+        if (want && zero && full)
             want = false; /* full pass: nothing to send */
         if (run_len && (!want || zero != run_zero || run_len >= RUN_MAX)) {
             if (!add_run(s, r, run, run_len, run_zero, errp))
@@ -114,6 +115,18 @@ static bool send_pages(Sender *s, const MemRegion *r, const uint64_t *bitmap, GE
         }
     }
     return !run_len || add_run(s, r, run, run_len, run_zero, errp);
+}
+
+/* The full pass reads only the pages that can hold data (ram_scan.h):
+ * reading the others would allocate them. Dirty logging is on already, so
+ * a page the guest fills after the scan is sent in a later round. */
+static bool send_full(Sender *s, const MemRegion *r, GError **errp)
+{
+    g_autofree uint64_t *populated = g_new(uint64_t, bitmap_words(r->size));
+    bool known = ram_scan_populated(r, populated);
+    if (!known)
+        g_debug("migration: '%s': populated pages unknown, reading all of it", r->name);
+    return send_pages(s, r, known ? populated : NULL, true, errp);
 }
 
 static uint64_t count_bits(const uint64_t *bm, size_t words)
@@ -145,7 +158,7 @@ static bool send_dirty(Sender *s, GPtrArray *ram, uint64_t **bitmaps, GError **e
 {
     for (guint i = 0; i < ram->len; i++) {
         const MemRegion *r = ram->pdata[i];
-        if (!send_pages(s, r, bitmaps[i], errp))
+        if (!send_pages(s, r, bitmaps[i], false, errp))
             return false;
         memset(bitmaps[i], 0, bitmap_words(r->size) * 8);
     }
@@ -316,7 +329,7 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
     uint64_t before = stats->bytes_sent;
     migration_progress_set_round(progress, 0, ram_bytes, 0, 0);
     for (guint i = 0; i < ram->len; i++)
-        if (!send_pages(&s, ram->pdata[i], NULL, errp))
+        if (!send_full(&s, ram->pdata[i], errp))
             goto out;
     if (!flush_batch(&s, errp))
         goto out;

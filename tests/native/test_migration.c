@@ -15,6 +15,7 @@
 #include <check.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 extern const uint8_t guest_count[], guest_count_end[];
@@ -216,7 +217,7 @@ END_TEST
 #define BIG_SIZE (64ull << 20)
 
 /* Extra RAM with data in every page, so the full pass takes many batches. */
-static void add_big_ram(Vm *vm, bool fill)
+static MemRegion *add_big_ram(Vm *vm, bool fill)
 {
     g_autoptr(GError) err = NULL;
     MemoryBacking backing = { .shared = vm_config(vm)->memory.shared };
@@ -224,6 +225,7 @@ static void add_big_ram(Vm *vm, bool fill)
     ck_assert_msg(r, "%s", err ? err->message : "");
     for (uint64_t off = 0; fill && off < BIG_SIZE; off += 4096)
         memset(r->hva + off, (int)(off / 4096 % 251) + 1, 4096);
+    return r;
 }
 
 static Vm *big_build(void *opaque, const char *json, size_t len, GError **errp)
@@ -536,6 +538,75 @@ START_TEST(local_refused)
 }
 END_TEST
 
+/* ---- the full pass reads only populated pages ------------------------------- */
+
+static gpointer either_dest_thread(gpointer opaque)
+{
+    Dest *d = opaque;
+    const MigrationReceiveOps *ops = d->close_after ? &shared_ops : &big_ops;
+    d->ok = migration_receive(d->listen_fd, arch_machine_ops(), d->control, ops, d, NULL, &d->stats, &d->err);
+    return NULL;
+}
+
+static unsigned resident_pages(const MemRegion *r)
+{
+    g_autofree unsigned char *vec = g_malloc(r->size / 4096);
+    ck_assert_int_eq(mincore(r->hva, r->size, vec), 0);
+    unsigned n = 0;
+    for (uint64_t i = 0; i < r->size / 4096; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+/* A guest that wrote 16 scattered pages of 64 MiB: those arrive, the rest
+ * reads as zero, and the source did not fault in the pages it never had
+ * (reading a memfd's holes allocates them), private and shared RAM. */
+START_TEST(full_pass_skips_holes)
+{
+    bool shared = _i == 1;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("nimbus-native-mig-XXXXXX", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", tmp);
+    TinyVm *src = shared ? shared_counting_vm() : counting_vm();
+    MemRegion *big = add_big_ram(tiny_vm_vm(src), false);
+    for (unsigned i = 0; i < 16; i++)
+        memset(big->hva + (uint64_t)i * (BIG_SIZE / 16) + 8192, 0x40 + (int)i, 4096);
+    unsigned resident_before = resident_pages(big); /* with THP, more than 16 */
+    tiny_vm_start(src);
+    ck_assert(tiny_vm_wait_progress(src, 1000, 5000));
+
+    Dest d = { .control = evloop_new("dst-control"), .close_after = shared };
+    d.listen_fd = migration_listen(url, &err);
+    ck_assert(d.listen_fd >= 0);
+    GThread *th = g_thread_new("mig-dst", either_dest_thread, &d);
+    MigrationStats st;
+    MigrationSendParams p = { .vm = tiny_vm_vm(src), .machine = arch_machine_ops(), .control = tiny_vm_loop(src),
+                              .url = url, .config_json = "{}", .downtime_ms = 50 };
+    bool ok = migration_send(&p, &st, &err);
+    g_thread_join(th);
+    ck_assert_msg(ok, "send: %s", err ? err->message : "");
+    ck_assert_msg(d.ok, "receive: %s", d.err ? d.err->message : "");
+    unsigned resident = resident_pages(big);
+    g_message("%s: %" G_GUINT64_FORMAT " pages sent; %u of the source's %llu pages in memory, %u before",
+              shared ? "shared" : "private", st.pages_sent, resident, BIG_SIZE / 4096, resident_before);
+    ck_assert_uint_le(resident, resident_before + 16);
+    GuestMemory *mem = vm_memory(tiny_vm_vm(d.tvm));
+    for (unsigned i = 0; i < 16; i++) {
+        const uint8_t *pg = memory_hva(mem, BIG_GPA + (uint64_t)i * (BIG_SIZE / 16) + 8192, 4096);
+        const uint8_t *before = memory_hva(mem, BIG_GPA + (uint64_t)i * (BIG_SIZE / 16) + 4096, 4096);
+        ck_assert(pg && before);
+        ck_assert_int_eq(pg[0], 0x40 + (int)i);
+        ck_assert_int_eq(pg[4095], 0x40 + (int)i);
+        ck_assert(memory_page_is_zero(before));
+    }
+    tiny_vm_free(src);
+    tiny_vm_free(d.tvm);
+    evloop_free(d.control);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *migration_suite(void)
 {
     Suite *s = suite_create("native_migration");
@@ -547,6 +618,7 @@ static Suite *migration_suite(void)
     tcase_add_test(tc, destination_refuses_version);
     tcase_add_test(tc, progress_advances);
     tcase_add_test(tc, cancel_during_precopy);
+    tcase_add_loop_test(tc, full_pass_skips_holes, 0, 2);
     tcase_add_test(tc, local_passes_memory_fds);
     tcase_add_test(tc, local_refused);
     suite_add_tcase(s, tc);
