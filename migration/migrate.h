@@ -1,6 +1,6 @@
 /* Live migration, pre-copy (DESIGN §2.3 (d); protocol in protocol.h).
  *
- * Source (migration_send, on a worker thread): connect, Start, Config, turn
+ * Source (migration_send in migrate.c, on a worker thread): connect, Start, Config, turn
  * dirty logging on, send all RAM (zero pages skipped), then send the pages
  * dirtied meanwhile (KVM's log ORed with device emulation's writes, see
  * memory_fetch_dirty) round after round until the estimated downtime
@@ -17,7 +17,7 @@
  * The destination maps each fd over its own RAM (same address, so every
  * pointer and KVM slot stays valid); both sides then share the pages.
  *
- * Destination (migration_receive, on a worker thread): accept one
+ * Destination (migration_receive in receive.c, on a worker thread): accept one
  * connection, check Start, build the VM from Config (paused, never run,
  * RAM zeroed), write Memory into RAM regions only (bounds-checked), load
  * State, and on Complete Ack and resume it. Any error discards the

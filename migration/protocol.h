@@ -32,12 +32,21 @@
  * bound and the CRC before returning it, and the payload parsers below check
  * every field. */
 #pragma once
+#include "migration/stream.h"
+
 #include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define MIG_PROTOCOL_VERSION 1u
+/* The architecture (STATE_ARCH_*, migration/stream.h) this build sends and
+ * accepts in Start. */
+#if defined(__x86_64__)
+#define MIG_ARCH_HOST STATE_ARCH_X86_64
+#else
+#define MIG_ARCH_HOST STATE_ARCH_AARCH64
+#endif
 #define MIG_MAGIC "NIMBUSMG"
 #define MIG_FRAME_HEADER 12u
 #define MIG_FRAME_MAX (64u << 20)

@@ -64,6 +64,16 @@ static bool scan_pagemap(const MemRegion *r, uint64_t *bitmap)
     return ok;
 }
 
+GPtrArray *ram_scan_regions(GuestMemory *mem)
+{
+    g_autoptr(GPtrArray) all = memory_regions(mem);
+    GPtrArray *ram = g_ptr_array_new();
+    for (guint i = 0; i < all->len; i++)
+        if (((MemRegion *)all->pdata[i])->ram)
+            g_ptr_array_add(ram, all->pdata[i]);
+    return ram;
+}
+
 bool ram_scan_populated(const MemRegion *r, uint64_t *bitmap)
 {
     memset(bitmap, 0, (r->size / PAGE + 63) / 64 * 8);

@@ -10,8 +10,13 @@
 #pragma once
 #include "hypervisor/memory.h"
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/* The guest RAM regions of mem (not ROM or device mappings), borrowed:
+ * free the array only. */
+GPtrArray *ram_scan_regions(GuestMemory *mem);
 
 /* Set one bit per 4 KiB page of r that may hold data in bitmap
  * (DIV_ROUND_UP(size / 4096, 64) words, cleared here). False when the
