@@ -74,7 +74,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: nimbus-remote --api-socket PATH COMMAND [ARG]\n\nCommands:\n");
     for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-        fprintf(out, "  %-14s %s%s\n", commands[i].name, arg_names[commands[i].arg], commands[i].help);
+        fprintf(out, "  %-19s %s%s\n", commands[i].name, arg_names[commands[i].arg], commands[i].help);
     fprintf(out, "\nsend-migration options: --local (pass the memory fds; memory shared=on, unix: only),\n"
                  "  --downtime-ms N (the downtime target); --no-progress (only the final statistics).\n");
     fprintf(out, "\nExit status: 0 on success, 1 on an error (the server's message on stderr).\n");
