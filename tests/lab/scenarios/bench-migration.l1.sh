@@ -39,7 +39,7 @@ JSON
     r=$!
     i=0
     while [ ! -S /tmp/bm-mig.sock ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    out=$(timeout 300 nimbus-remote --api-socket /tmp/bm-a.sock send-migration unix:/tmp/bm-mig.sock 2>&1)
+    out=$(timeout 300 nimbus-remote --api-socket /tmp/bm-a.sock send-migration --no-progress unix:/tmp/bm-mig.sock 2>&1)
     rc=$?
     wait "$r"
     dt=$(echo "$out" | sed -n 's/.*downtime_ms: *\([0-9]*\).*/\1/p')
