@@ -10,11 +10,8 @@
 sha=$(lab_param sha none)
 rc=0
 # TCP peers on L1 (the tap gets 192.168.249.1 when nimbus creates it).
-head -c 4194304 /dev/urandom >/tmp/to-guest.bin
-net_sha=$(sha256sum /tmp/to-guest.bin | cut -d' ' -f1)
-nc -l -p 5001 </tmp/to-guest.bin >/dev/null 2>&1 &
-# busybox nc ends when its stdin ends: keep the receiver's stdin open.
-sleep 600 | nc -l -p 5002 >/tmp/from-guest.bin 2>/dev/null &
+lab_tcp_peers
+net_sha=$LAB_NET_SHA
 # vsock peers: an echo server for the guest's connection to host port 5000,
 # and a client that echoes through guest port 1234 once the guest listens.
 labvsock host-echo /tmp/vsock.sock_5000 >/dev/null 2>&1 &
@@ -44,15 +41,14 @@ sleep 1
 cat /tmp/vsock-echo.txt 2>/dev/null
 echo "NIMBUS-L1-HVC $(cat /tmp/hvc.txt 2>&1 | tr -d '\r' | head -n 1)"
 echo "NIMBUS-L1-RECEIVED $(sha256sum /tmp/from-guest.bin | cut -d' ' -f1) $(wc -c </tmp/from-guest.bin)"
-mnt=${LAB_ROOT:-}/mnt/disk
-mkdir -p "$mnt"
-if mount -o ro,loop "${LAB_ROOT:-}/lab/disk.img" "$mnt"; then
-    echo "NIMBUS-L1-WRITTEN $(sha256sum "$mnt"/written.bin 2>&1 | cut -d' ' -f1)"
-    umount "$mnt"
+if written=$(lab_image_sha "${LAB_ROOT:-}/lab/disk.img" written.bin); then
+    echo "NIMBUS-L1-WRITTEN $written"
 else
     echo "NIMBUS-L1-ERROR cannot mount the guest's disk image"
     rc=1
 fi
+mnt=${LAB_ROOT:-}/mnt/disk
+mkdir -p "$mnt"
 # Durability: the guest writes and syncs a file, then nimbus is killed with
 # SIGKILL; the flushed data must be in the image.
 # The same boot also covers a tap the operator made (tap=NAME), the PCIe
