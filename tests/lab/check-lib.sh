@@ -94,6 +94,22 @@ expect_same() {
     fi
 }
 
+# expect_console_vsock: L2's line on /dev/hvc0 reached nimbus's console
+# file and L1's echo through the guest's vsock port came back (the L1 side
+# prints NIMBUS-L1-HVC and NIMBUS-L1-VSOCK-ECHO; see lab_vsock_peers).
+expect_console_vsock() {
+    if grep -q "NIMBUS-L1-HVC NIMBUS-HVC-HELLO from L2" <<<"$LAB_TEXT"; then
+        pass "virtio-console output reached nimbus's file backend"
+    else
+        fail "virtio-console: $(grep -o 'NIMBUS-L1-HVC.*' <<<"$LAB_TEXT" || echo 'no output file')"
+    fi
+    if grep -q "NIMBUS-L1-VSOCK-ECHO ping-from-host" <<<"$LAB_TEXT"; then
+        pass "vsock: host -> guest echo through the hybrid socket"
+    else
+        fail "vsock: no host -> guest echo"
+    fi
+}
+
 # expect_checks NAME...: each named L2 check ran and passed (expect_l2_boot
 # reports failed ones; this catches checks that never ran).
 expect_checks() {

@@ -72,6 +72,27 @@ lab_tcp_peers() {
     sleep 600 | nc -l -p 5002 >/tmp/from-guest.bin 2>/dev/null &
 }
 
+# lab_vsock_peers: the L1 ends of L2's check_vsock (virtio.overlay) on
+# nimbus's hybrid socket /tmp/vsock.sock: an echo server for the guest's
+# connection to host port 5000, and a client that echoes through guest port
+# 1234 once the guest listens; its result goes to /tmp/vsock-echo.txt (print
+# it after the run: printed at once it would interleave with the guest's
+# console lines).
+lab_vsock_peers() {
+    labvsock host-echo /tmp/vsock.sock_5000 >/dev/null 2>&1 &
+    (
+        i=0
+        while [ "$i" -lt 240 ]; do # the guest gets there late on a loaded host
+            if out=$(labvsock host-connect /tmp/vsock.sock 1234 ping-from-host 2>/dev/null); then
+                echo "NIMBUS-L1-VSOCK-ECHO $out" >/tmp/vsock-echo.txt
+                break
+            fi
+            sleep 1
+            i=$((i + 1))
+        done
+    ) &
+}
+
 # lab_image_sha IMAGE PATH: the sha256 of PATH inside the ext4 IMAGE, which
 # is mounted read-only on a loop device (status 1 when it cannot be).
 lab_image_sha() {

@@ -9,21 +9,12 @@ expect_l1
 expect_l2_boot nimbus-virtio 2
 expect_same "written.bin on the image matches the guest's sha256" L2-WRITTEN L1-WRITTEN
 expect_same "4 MiB guest -> host over TCP intact" L2-SENT L1-RECEIVED
-if grep -q "NIMBUS-L1-HVC NIMBUS-HVC-HELLO from L2" <<<"$LAB_TEXT"; then
-    pass "virtio-console output reached nimbus's file backend"
-else
-    fail "virtio-console: $(grep -o 'NIMBUS-L1-HVC.*' <<<"$LAB_TEXT" || echo 'no output file')"
-fi
-if grep -q "NIMBUS-L1-VSOCK-ECHO ping-from-host" <<<"$LAB_TEXT"; then
-    pass "vsock: host -> guest echo through the hybrid socket"
-else
-    fail "vsock: no host -> guest echo"
-fi
+expect_console_vsock
 expect_same "data synced before SIGKILL of nimbus is on the image" L2-DURABLE L1-DURABLE
 if grep -q "NIMBUS-L1-SCRATCH zero=1 stray=0 size=8388608" <<<"$LAB_TEXT"; then
     pass "discarded + zeroed range reads zero in the image, the rest untouched"
 else
     fail "scratch image after DISCARD/WRITE_ZEROES: $(grep -m1 NIMBUS-L1-SCRATCH <<<"$LAB_TEXT")"
 fi
-expect_checks pci mq rng blk blkro net console vsock balloon pcie discard ping
+expect_checks pci msi mq rng blk blkro net console vsock balloon pcie discard ping
 lab_finish

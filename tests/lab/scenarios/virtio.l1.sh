@@ -12,22 +12,9 @@ rc=0
 # TCP peers on L1 (the tap gets 192.168.249.1 when nimbus creates it).
 lab_tcp_peers
 net_sha=$LAB_NET_SHA
-# vsock peers: an echo server for the guest's connection to host port 5000,
-# and a client that echoes through guest port 1234 once the guest listens.
-labvsock host-echo /tmp/vsock.sock_5000 >/dev/null 2>&1 &
-(
-    i=0
-    while [ "$i" -lt 240 ]; do # the guest gets there late on a loaded host
-        if out=$(labvsock host-connect /tmp/vsock.sock 1234 ping-from-host 2>/dev/null); then
-            # To a file: printed now, it would interleave with the guest's console lines.
-            echo "NIMBUS-L1-VSOCK-ECHO $out" >/tmp/vsock-echo.txt
-            break
-        fi
-        sleep 1
-        i=$((i + 1))
-    done
-) &
+lab_vsock_peers
 # Many checks in one boot: allow for a loaded host (CI shares 2 cores).
+# shellcheck disable=SC2034 # read by l2_run
 L2_TIMEOUT=240
 l2_run nimbus-virtio nimbus -vvv --log-file /tmp/nimbus.log --kernel "$L2_BZIMAGE" --initramfs "$L2_INITRD" \
     --cpus boot=2 --memory size=512M --serial tty --rng src=/dev/urandom \
@@ -35,7 +22,7 @@ l2_run nimbus-virtio nimbus -vvv --log-file /tmp/nimbus.log --kernel "$L2_BZIMAG
     --disk "path=${LAB_ROOT:-}/lab/ro.img,readonly=on" \
     --net ip=192.168.249.1,mask=255.255.255.0,num_queues=4 --console file=/tmp/hvc.txt \
     --vsock cid=3,socket=/tmp/vsock.sock --balloon size=128M \
-    --cmdline "$L2_APPEND lab.action=poweroff lab.sha=$sha lab.net_sha=$net_sha lab.virtio_count=7 lab.balloon_below_kb=420000 lab.checks=pci,mq,rng,blk,blkro,net,console,vsock,balloon,dmesg" ||
+    --cmdline "$L2_APPEND lab.action=poweroff lab.sha=$sha lab.net_sha=$net_sha lab.virtio_count=7 lab.balloon_below_kb=420000 lab.msi_chip=PCI-MSI lab.checks=pci,msi,mq,rng,blk,blkro,net,console,vsock,balloon,dmesg" ||
     rc=1
 sleep 1
 cat /tmp/vsock-echo.txt 2>/dev/null

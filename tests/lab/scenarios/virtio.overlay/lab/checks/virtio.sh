@@ -185,3 +185,14 @@ check_ping() { # eth0 on a tap the operator created (tap=NAME): ping its host en
         result ping FAIL "ping $host: $(tail -n 2 /tmp/ping.out | tr '\n' ' ')"
     fi
 }
+
+check_msi() { # virtio interrupts are message-signalled through the platform's MSI controller
+    want=$(lab_param msi_chip MSI) # x86_64: PCI-MSI; aarch64: ITS-MSI (the GICv3 ITS)
+    n=$(grep virtio /proc/interrupts | grep -c -- "$want")
+    other=$(grep virtio /proc/interrupts | grep -v -c -- "$want")
+    if [ "$n" -ge 1 ] && [ "$other" = 0 ]; then
+        result msi PASS "$n virtio vectors on $want"
+    else
+        result msi FAIL "$n virtio vectors on $want, $other elsewhere: $(grep -m 2 virtio /proc/interrupts | tr -s ' ')"
+    fi
+}
