@@ -187,7 +187,7 @@ bool api_migration_cancel(Vmm *vmm, GError **errp)
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_STATE, "cannot cancel: no migration has been started");
         return false;
     }
-    if (!migration_progress_cancel(p, errp))
+    if (!migration_cancel(p, vmm_loop(vmm), errp))
         return false;
     g_message("migration: cancel requested");
     return true;

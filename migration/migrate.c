@@ -18,6 +18,8 @@
 
 #define BATCH_BYTES (4u << 20)  /* Memory frame payload before it is sent */
 #define RUN_MAX (1u << 20)      /* longest entry */
+#define ABANDON_TIMEOUT_S 1     /* sending the Abandon of a failed migration */
+#define CANCELLED_MESSAGE "the migration was cancelled on the source"
 
 static size_t bitmap_words(uint64_t size)
 {
@@ -41,7 +43,7 @@ static bool check_cancel(Sender *s, GError **errp)
 {
     if (!migration_progress_cancelled(s->progress))
         return true;
-    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the migration was cancelled on the source");
+    g_set_error_literal(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, CANCELLED_MESSAGE);
     return false;
 }
 
@@ -282,6 +284,7 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
     s.fd = mig_connect(p->url, errp);
     if (s.fd < 0)
         goto out;
+    migration_progress_set_socket(progress, s.fd); /* a cancel may shut it down */
     /* A destination that stops reading must not hang us forever. */
     struct timeval tv = { .tv_sec = MIGRATION_RECV_TIMEOUT_S };
     setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -371,10 +374,20 @@ stop_and_copy:
         goto out;
     ok = true;
 out:
+    if (!ok && migration_progress_cancelled(progress) && errp && *errp &&
+        strcmp((*errp)->message, CANCELLED_MESSAGE) != 0) {
+        /* A cancel that shut the connection down: say so, not EPIPE. */
+        g_clear_error(errp);
+        check_cancel(&s, errp);
+    }
     if (logging)
         memory_set_dirty_logging(mem, false, NULL);
     if (!ok && s.fd >= 0) {
+        /* Best effort, and briefly: a destination that stopped reading
+         * must not hold the source for the whole socket timeout. */
         const char *why = errp && *errp ? (*errp)->message : "the source failed";
+        struct timeval brief = { .tv_sec = ABANDON_TIMEOUT_S };
+        setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &brief, sizeof brief);
         mig_send(s.fd, MIG_MSG_ABANDON, why, MIN(strlen(why), MIG_REASON_MAX), NULL);
     }
     if (!ok && paused) {
@@ -385,8 +398,10 @@ out:
             g_error_free(e);
         }
     }
-    if (s.fd >= 0)
+    if (s.fd >= 0) {
+        migration_progress_set_socket(progress, -1); /* no shutdown after this */
         close(s.fd);
+    }
     for (guint i = 0; i < ram->len; i++)
         g_free(bitmaps[i]);
     g_free(bitmaps);
@@ -397,4 +412,23 @@ out:
         stats->downtime_ms = (uint64_t)(end - paused_at) / 1000;
     migration_progress_finish(progress, ok, errp ? *errp : NULL, stats->downtime_ms);
     return ok;
+}
+
+static gboolean cancel_unblock(gpointer opaque)
+{
+    if (migration_progress_unblock(opaque))
+        g_message("migration: the source was still busy %u ms after the cancel: its connection is shut down",
+                  MIGRATION_CANCEL_GRACE_MS);
+    return G_SOURCE_REMOVE;
+}
+
+bool migration_cancel(MigrationProgress *p, EventLoop *loop, GError **errp)
+{
+    if (!migration_progress_cancel(p, errp))
+        return false;
+    GSource *t = g_timeout_source_new(MIGRATION_CANCEL_GRACE_MS);
+    g_source_set_callback(t, cancel_unblock, migration_progress_ref(p), (GDestroyNotify)migration_progress_unref);
+    g_source_attach(t, evloop_context(loop));
+    g_source_unref(t);
+    return true;
 }

@@ -69,6 +69,14 @@ typedef struct MigrationSendParams {
 
 bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError **errp);
 
+/* Cancel the outgoing migration p records (migration_progress_cancel): the
+ * source stops before its next frame and sends the destination an Abandon.
+ * If it is still going MIGRATION_CANCEL_GRACE_MS later, it is blocked on a
+ * peer that stopped reading: a timer on loop shuts its connection down
+ * (migration_progress_unblock) and it fails at once. */
+#define MIGRATION_CANCEL_GRACE_MS 500u
+bool migration_cancel(MigrationProgress *p, EventLoop *loop, GError **errp);
+
 typedef struct MigrationReceiveOps {
     /* Control loop: build the VM the config describes, started paused and
      * never run. NULL on error (nothing left behind). */

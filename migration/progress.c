@@ -4,6 +4,7 @@
 #include "hypervisor/error.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 /* The transfer rate is the bytes sent over a window at least this long. */
 #define RATE_WINDOW_US 500000
@@ -19,6 +20,8 @@ struct MigrationProgress {
     gint64 window_start;
     uint64_t window_bytes;
     int cancel;
+    int fd;         /* the source's connection while it is open, else -1 */
+    bool unblocked; /* migration_progress_unblock() has been asked */
 };
 
 MigrationProgress *migration_progress_new(bool outgoing)
@@ -28,6 +31,7 @@ MigrationProgress *migration_progress_new(bool outgoing)
     g_mutex_init(&p->lock);
     p->info.outgoing = outgoing;
     p->info.phase = MIGRATION_PHASE_SETUP;
+    p->fd = -1;
     p->t0 = p->window_start = g_get_monotonic_time();
     return p;
 }
@@ -101,6 +105,32 @@ bool migration_progress_cancelled(MigrationProgress *p)
     bool c = p->cancel == CANCEL_REQUESTED;
     g_mutex_unlock(&p->lock);
     return c;
+}
+
+/* Under the lock: the migrating thread clears fd (same lock) before it
+ * closes it, so the fd shut down here is still its connection. */
+static void shut_down_locked(MigrationProgress *p)
+{
+    if (p->cancel == CANCEL_REQUESTED && p->unblocked && p->fd >= 0)
+        shutdown(p->fd, SHUT_RDWR);
+}
+
+bool migration_progress_unblock(MigrationProgress *p)
+{
+    g_mutex_lock(&p->lock);
+    bool hit = p->cancel == CANCEL_REQUESTED && p->fd >= 0;
+    p->unblocked = p->cancel == CANCEL_REQUESTED;
+    shut_down_locked(p);
+    g_mutex_unlock(&p->lock);
+    return hit;
+}
+
+void migration_progress_set_socket(MigrationProgress *p, int fd)
+{
+    g_mutex_lock(&p->lock);
+    p->fd = fd;
+    shut_down_locked(p); /* a connection opened after the unblock */
+    g_mutex_unlock(&p->lock);
 }
 
 bool migration_progress_commit(MigrationProgress *p)

@@ -12,7 +12,11 @@
  * asks migration_progress_commit() before it sends Complete (after which the
  * destination may run the VM and turning back would run it twice). Whichever
  * of cancel and commit comes first wins; the loser learns it from the
- * return value. Refcounted: the thread and the API hold a reference each. */
+ * return value. A cancel takes effect before the source's next frame; one
+ * blocked in send() or recv() on a peer that stopped reading would wait for
+ * the socket timeout, so migration_progress_unblock() shuts the registered
+ * connection down (migration_cancel() in migrate.h asks for it after a
+ * grace period). Refcounted: the thread and the API hold a reference each. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -60,6 +64,15 @@ const char *migration_phase_name(MigrationPhase phase);
  * past the point of no return. */
 bool migration_progress_cancel(MigrationProgress *p, GError **errp);
 bool migration_progress_cancelled(MigrationProgress *p);
+/* After a cancel: shut the source's connection down so that a send or
+ * receive blocked on it fails now (the destination then sees the stream
+ * end instead of an Abandon). Also applies to a connection registered
+ * later. True if a connection was shut down. No-op without a cancel, or
+ * once committed. */
+bool migration_progress_unblock(MigrationProgress *p);
+/* The migrating thread: its connection (fd) once connected, and -1 before
+ * it closes it. */
+void migration_progress_set_socket(MigrationProgress *p, int fd);
 /* The migrating thread, just before Complete: false if cancel came first;
  * after true, cancel refuses. */
 bool migration_progress_commit(MigrationProgress *p);

@@ -34,6 +34,7 @@ typedef struct Dest {
     GError *err;
     MigrationStats stats;
     uint32_t close_after; /* fake destination: close after this message type */
+    gint stalled;         /* fake destination: stop reading after Config until cleared */
 } Dest;
 
 static Vm *dst_build(void *opaque, const char *json, size_t len, GError **errp)
@@ -85,6 +86,8 @@ static gpointer fake_dest_thread(gpointer opaque)
             break;
         if (type == MIG_MSG_START || type == MIG_MSG_CONFIG)
             mig_send(fd, MIG_MSG_ACK, NULL, 0, NULL);
+        while (type == MIG_MSG_CONFIG && g_atomic_int_get(&d->stalled))
+            g_usleep(10000); /* a peer that stopped reading */
     }
     if (fd >= 0)
         close(fd);
@@ -425,6 +428,84 @@ START_TEST(cancel_during_precopy)
 }
 END_TEST
 
+/* Cancel while the source is blocked in send() on a destination that
+ * stopped reading (its socket buffers full): migration_cancel's timer shuts
+ * the connection down after the grace period, so the send fails at once
+ * (not after the 60 s socket timeout) as cancelled, and the source runs on. */
+typedef struct Canceller {
+    MigrationProgress *progress;
+    EventLoop *loop;
+    gint64 at; /* when cancel was asked */
+    uint64_t stuck_at;
+    bool ok;
+} Canceller;
+
+static gpointer cancel_when_stuck(gpointer opaque)
+{
+    Canceller *c = opaque;
+    uint64_t last = 0;
+    unsigned still = 0;
+    /* Stuck: in pre-copy and nothing sent for 300 ms. */
+    while (still < 30) {
+        MigrationProgressInfo i;
+        migration_progress_read(c->progress, &i);
+        migration_progress_info_clear(&i);
+        still = i.phase == MIGRATION_PHASE_PRECOPY && i.bytes_sent == last ? still + 1 : 0;
+        last = i.bytes_sent;
+        g_usleep(10000);
+    }
+    c->stuck_at = last;
+    c->at = g_get_monotonic_time();
+    c->ok = migration_cancel(c->progress, c->loop, NULL);
+    return NULL;
+}
+
+START_TEST(cancel_stalled_destination)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("nimbus-native-mig-XXXXXX", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", tmp);
+    TinyVm *src = counting_vm();
+    add_big_ram(tiny_vm_vm(src), true); /* 64 MiB of data: far more than the socket holds */
+    tiny_vm_start(src);
+    ck_assert(tiny_vm_wait_progress(src, 2000, 5000));
+
+    Dest d = { .stalled = 1 };
+    d.listen_fd = migration_listen(url, &err);
+    ck_assert(d.listen_fd >= 0);
+    GThread *th = g_thread_new("mig-stalled", fake_dest_thread, &d);
+    Canceller c = { .progress = migration_progress_new(true), .loop = evloop_new("cancel") };
+    ck_assert(evloop_start_thread(c.loop, THREAD_ROLE_IO, NULL));
+    GThread *ct = g_thread_new("mig-cancel", cancel_when_stuck, &c);
+    MigrationStats st;
+    MigrationSendParams p = { .vm = tiny_vm_vm(src), .machine = arch_machine_ops(), .control = tiny_vm_loop(src),
+                              .url = url, .config_json = "{}", .downtime_ms = 1, .progress = c.progress };
+    bool ok = migration_send(&p, &st, &err);
+    gint64 end = g_get_monotonic_time();
+    g_thread_join(ct);
+    g_atomic_int_set(&d.stalled, 0);
+    g_thread_join(th);
+    ck_assert(c.ok);
+    ck_assert(!ok);
+    double ms = (double)(end - c.at) / 1000;
+    g_message("stalled at %" G_GUINT64_FORMAT " bytes; cancel took %.0f ms: %s", c.stuck_at, ms, err->message);
+    ck_assert_msg(ms < 2000, "cancel took %.0f ms", ms);
+    ck_assert_msg(strstr(err->message, "cancelled"), "%s", err->message);
+    MigrationProgressInfo i;
+    migration_progress_read(c.progress, &i);
+    ck_assert_int_eq(i.phase, MIGRATION_PHASE_CANCELLED);
+    migration_progress_info_clear(&i);
+    ck_assert_int_eq(vm_state(tiny_vm_vm(src)), VM_STATE_RUNNING);
+    uint64_t before = tiny_vm_progress_writes(src);
+    ck_assert(tiny_vm_wait_progress(src, before + 2000, 5000));
+    evloop_free(c.loop);
+    migration_progress_unref(c.progress);
+    tiny_vm_free(src);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ---- local (memory fds) ---------------------------------------------------- */
 
 static TinyVm *shared_counting_vm(void)
@@ -618,6 +699,7 @@ static Suite *migration_suite(void)
     tcase_add_test(tc, destination_refuses_version);
     tcase_add_test(tc, progress_advances);
     tcase_add_test(tc, cancel_during_precopy);
+    tcase_add_test(tc, cancel_stalled_destination);
     tcase_add_loop_test(tc, full_pass_skips_holes, 0, 2);
     tcase_add_test(tc, local_passes_memory_fds);
     tcase_add_test(tc, local_refused);
