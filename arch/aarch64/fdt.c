@@ -1,6 +1,7 @@
 /* The aarch64 machine's device tree (fdt.h), from the bindings in Linux's
  * Documentation/devicetree/bindings: arm/cpus, arm/psci, timer/arm,arch_timer,
- * interrupt-controller/arm,gic-v3, serial/pl011, rtc/pl031,
+ * interrupt-controller/arm,gic-v3, serial/pl011, rtc/pl031, gpio/pl061-gpio,
+ * input/gpio-keys,
  * pci/host-generic-pci and pci/pci-msi, chosen.
  *
  * Interrupt specifiers of the GICv3 have three cells: type (SPI 0, PPI 1),
@@ -26,11 +27,13 @@
 #define APB_PCLK_HZ 24000000u /* what the PL011 baud divisors are computed from */
 /* The MPIDR_EL1 affinity fields that identify a CPU: Aff3 [39:32], Aff2..0 [23:0]. */
 #define MPIDR_HWID_MASK 0xff00ffffffull
+#define KEY_POWER 116u /* Linux input event code */
+#define GPIO_ACTIVE_HIGH 0u
 
 typedef struct ArmFdt {
     FdtBuilder *b;
     const ArmFdtConfig *cfg;
-    uint32_t gic, its, clk; /* phandles */
+    uint32_t gic, its, clk, gpio; /* phandles */
 } ArmFdt;
 
 static uint32_t hi32(uint64_t v)
@@ -204,6 +207,38 @@ static void add_primecell(ArmFdt *f, const char *name, const char *compatible, u
     fdtb_end_node(f->b);
 }
 
+/* The PL061's extra properties (it is a PrimeCell like the others): two
+ * cells per GPIO, line number and flags. */
+static void add_gpio(ArmFdt *f)
+{
+    const uint64_t reg[] = { ARM_GPIO_BASE, ARM_GPIO_SIZE };
+    const uint32_t irq[] = { GIC_SPI, ARM_GPIO_SPI, IRQ_LEVEL_HIGH };
+    fdtb_begin_nodef(f->b, "pl061@%llx", ARM_GPIO_BASE);
+    fdtb_prop_strings(f->b, "compatible", "arm,pl061", "arm,primecell", NULL);
+    fdtb_prop_u64s(f->b, "reg", reg, G_N_ELEMENTS(reg));
+    fdtb_prop_cells(f->b, "interrupts", irq, G_N_ELEMENTS(irq));
+    fdtb_prop_cells(f->b, "clocks", &f->clk, 1);
+    fdtb_prop_string(f->b, "clock-names", "apb_pclk");
+    fdtb_prop_empty(f->b, "gpio-controller");
+    fdtb_prop_u32(f->b, "#gpio-cells", 2);
+    f->gpio = fdtb_phandle(f->b);
+    fdtb_end_node(f->b);
+}
+
+/* The power button: KEY_POWER on a GPIO line (Linux: gpio_keys). */
+static void add_gpio_keys(ArmFdt *f)
+{
+    const uint32_t gpios[] = { f->gpio, ARM_GPIO_POWER_LINE, GPIO_ACTIVE_HIGH };
+    fdtb_begin_node(f->b, "gpio-keys");
+    fdtb_prop_string(f->b, "compatible", "gpio-keys");
+    fdtb_begin_node(f->b, "poweroff");
+    fdtb_prop_string(f->b, "label", "GPIO Key Poweroff");
+    fdtb_prop_u32(f->b, "linux,code", KEY_POWER);
+    fdtb_prop_cells(f->b, "gpios", gpios, G_N_ELEMENTS(gpios));
+    fdtb_end_node(f->b);
+    fdtb_end_node(f->b);
+}
+
 /* One ranges entry: PCI address (3 cells), CPU address (2), size (2). */
 static void range_add(GArray *r, uint32_t space, uint64_t pci, uint64_t cpu, uint64_t size)
 {
@@ -314,6 +349,8 @@ GBytes *arm_fdt_build(const ArmFdtConfig *cfg, GError **errp)
     add_clock(&f);
     add_primecell(&f, "pl011", "arm,pl011", ARM_UART_BASE, ARM_UART_SIZE, ARM_UART_SPI, true);
     add_primecell(&f, "pl031", "arm,pl031", ARM_RTC_BASE, ARM_RTC_SIZE, ARM_RTC_SPI, false);
+    add_gpio(&f);
+    add_gpio_keys(&f);
     add_pcie(&f);
     fdtb_begin_node(b, "aliases");
     fdtb_prop_string(b, "serial0", uart);

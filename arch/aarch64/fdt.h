@@ -1,5 +1,6 @@
 /* The aarch64 machine's device tree: what the kernel learns about RAM, the
- * vCPUs, PSCI, the timer, the GICv3 (and ITS), the PL011 and PL031, the PCIe
+ * vCPUs, PSCI, the timer, the GICv3 (and ITS), the PL011, PL031 and PL061 (with a gpio-keys
+ * power button), the PCIe
  * host bridge and /chosen. Pure code (no KVM), built and tested on every
  * host arch. */
 #pragma once

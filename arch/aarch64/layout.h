@@ -8,6 +8,7 @@
  *   0x080a_0000  GICv3 redistributors, 128 KiB per vCPU (up to 123 vCPUs)
  *   0x0900_0000  PL011 UART (4 KiB), SPI 1
  *   0x0901_0000  PL031 RTC (4 KiB), SPI 2
+ *   0x0903_0000  PL061 GPIO (4 KiB), SPI 7: line 3 is the power button
  *   0x0904_0000  GED (ACPI-less power button is PSCI; reserved for hotplug)
  *   0x1000_0000  PCIe 32-bit MMIO window (up to 0x3eff_0000)
  *   0x3eff_0000  PCIe I/O window (64 KiB, MMIO-mapped port space)
@@ -34,6 +35,11 @@
 #define ARM_RTC_BASE 0x09010000ull
 #define ARM_RTC_SIZE 0x00001000ull
 #define ARM_RTC_SPI 2u
+#define ARM_GPIO_BASE 0x09030000ull
+#define ARM_GPIO_SIZE 0x00001000ull
+#define ARM_GPIO_SPI 7u
+/* The GPIO line of the gpio-keys KEY_POWER (the power button). */
+#define ARM_GPIO_POWER_LINE 3u
 #define ARM_GED_BASE 0x09040000ull
 #define ARM_GED_SIZE 0x00001000ull
 #define ARM_GED_SPI 9u

@@ -1,5 +1,5 @@
 /* The aarch64 machine: KVM's in-kernel GICv3 + ITS, RAM at 1 GiB, the
- * PL011 and PL031, a PCIe host (ECAM) whose MSIs reach the ITS tagged with
+ * PL011, PL031 and PL061 (the power button), a PCIe host (ECAM) whose MSIs reach the ITS tagged with
  * the requester id, the virtio devices, the vCPUs (secondaries powered off
  * until PSCI CPU_ON) and the kernel with its device tree. Where each piece
  * sits is in layout.h; this file only puts them together. */
@@ -11,6 +11,7 @@
 #include "arch/aarch64/vm_state.h"
 #include "arch/arch.h"
 #include "arch/machine_common.h"
+#include "devices/gpio/pl061.h"
 #include "devices/rtc/pl031.h"
 #include "devices/serial/pl011.h"
 #include "hypervisor/error.h"
@@ -108,7 +109,9 @@ static bool setup_devices(Vm *vm, GError **errp)
             return false;
     }
     Pl031Config rtc = { .base = ARM_RTC_BASE, .gsi = ARM_RTC_SPI };
-    return device_create(vm, &pl031_ops, "rtc0", &rtc, errp) != NULL;
+    Pl061Config gpio = { .base = ARM_GPIO_BASE, .gsi = ARM_GPIO_SPI };
+    return device_create(vm, &pl031_ops, "rtc0", &rtc, errp) &&
+           device_create(vm, &pl061_ops, "gpio0", &gpio, errp);
 }
 
 static bool setup_pci(Vm *vm, GError **errp)
@@ -189,10 +192,16 @@ static bool machine_build(Vm *vm, GError **errp)
            machine_create_virtio_devices(vm, errp) && setup_payload(vm, pmu, errp);
 }
 
-/* No power button yet: SIGTERM and vm.shutdown stop the VM directly. */
+/* The power button is a key on a GPIO line (gpio-keys in the device tree):
+ * a press is a rising edge, the release a falling one once the guest has
+ * sampled the line. */
 static bool machine_power_button(Vm *vm)
 {
-    return false;
+    Device *gpio = vm ? vm_find_device(vm, "gpio0") : NULL;
+    if (!gpio)
+        return false;
+    pl061_press_key(gpio, ARM_GPIO_POWER_LINE);
+    return true;
 }
 
 static const MachineOps machine_ops = {

@@ -74,12 +74,13 @@ done
 
 action=$(lab_param action reboot)
 echo "NIMBUS-L2-ACTION $action"
-# wait_power_button: block until the ACPI power button (button.ko, an input
-# device named "Power Button") reports a key event, as a guest's logind would.
+# wait_power_button: block until the power button (ACPI: button.ko's "Power
+# Button"; device tree: gpio_keys's "gpio-keys") reports a key event, as a
+# guest's logind would.
 wait_power_button() {
     dev=""
     for e in /sys/class/input/event*; do
-        grep -q "Power Button" "$e/device/name" 2>/dev/null && dev=/dev/input/${e##*/}
+        grep -qE "Power Button|gpio-keys" "$e/device/name" 2>/dev/null && dev=/dev/input/${e##*/}
     done
     if [ -z "$dev" ]; then
         result powerbutton FAIL "no Power Button input device"

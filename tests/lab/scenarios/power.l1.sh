@@ -1,5 +1,5 @@
 #!/bin/sh
-# power (L1 side): ACPI power management of nimbus's machine.
+# power (L1 side): power management of nimbus's machine (also arm64-power).
 #  1. the guest runs `poweroff -f`: ACPI S5 through the sleep control
 #     register ends nimbus with status 0;
 #  2. SIGTERM to nimbus presses the ACPI power button (GED interrupt ->
@@ -8,7 +8,7 @@
 # shellcheck source=../l1-lib.sh
 . "${LAB_ROOT:-}/lab/lib.sh"
 rc=0
-l2_run nimbus-poweroff nimbus --kernel "$L2_BZIMAGE" --initramfs "$L2_INITRD" \
+l2_run nimbus-poweroff nimbus --kernel "$L2_KERNEL" --initramfs "$L2_INITRD" \
     --cpus boot=1 --memory size=512M --serial tty \
     --cmdline "$L2_APPEND lab.action=poweroff" || rc=1
 
@@ -16,7 +16,7 @@ label=nimbus-powerbutton
 out=/tmp/$label.out
 echo "NIMBUS-L2-BEGIN $label"
 t0=$(lab_ms)
-nimbus -v --kernel "$L2_BZIMAGE" --initramfs "$L2_INITRD" --cpus boot=1 \
+nimbus -v --kernel "$L2_KERNEL" --initramfs "$L2_INITRD" --cpus boot=1 \
     --memory size=512M --serial tty \
     --cmdline "$L2_APPEND lab.action=powerbutton" </dev/null >"$out" 2>&1 &
 pid=$!

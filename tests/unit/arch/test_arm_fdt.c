@@ -90,6 +90,8 @@ static GBytes *build_ok(const ArmFdtConfig *cfg)
 #define PCIE "/pcie@3f000000"
 #define UART "/pl011@9000000"
 #define RTC "/pl031@9010000"
+#define GPIO "/pl061@9030000"
+#define POWER_KEY "/gpio-keys/poweroff"
 
 /* The variants: vCPUs x {initrd, ITS, PMU, 64-bit window + seed}. */
 static const struct {
@@ -192,6 +194,26 @@ START_TEST(test_variants)
     ck_assert_uint_eq(cell(blob, RTC, "interrupts", 1), ARM_RTC_SPI);
     ck_assert_uint_eq(cell64(blob, RTC, "reg", 0), ARM_RTC_BASE);
     ck_assert_uint_eq(cell(blob, RTC, "clocks", 0), clk);
+    /* PL061 GPIO, its line 3 the gpio-keys KEY_POWER (active high) */
+    STRLIST_EQ(blob, GPIO, "compatible", "arm,pl061\0arm,primecell");
+    ck_assert_uint_eq(cell64(blob, GPIO, "reg", 0), ARM_GPIO_BASE);
+    ck_assert_uint_eq(cell64(blob, GPIO, "reg", 1), ARM_GPIO_SIZE);
+    ck_assert_uint_eq(cell(blob, GPIO, "interrupts", 0), 0);
+    ck_assert_uint_eq(cell(blob, GPIO, "interrupts", 1), ARM_GPIO_SPI);
+    ck_assert_uint_eq(cell(blob, GPIO, "interrupts", 2), 4);
+    ck_assert_uint_eq(cell(blob, GPIO, "clocks", 0), clk);
+    ck_assert_str_eq(str(blob, GPIO, "clock-names"), "apb_pclk");
+    ck_assert(has_prop(blob, GPIO, "gpio-controller"));
+    ck_assert_uint_eq(cell(blob, GPIO, "#gpio-cells", 0), 2);
+    uint32_t gpio = cell(blob, GPIO, "phandle", 0);
+    ck_assert_str_eq(str(blob, "/gpio-keys", "compatible"), "gpio-keys");
+    ck_assert_str_eq(str(blob, POWER_KEY, "label"), "GPIO Key Poweroff");
+    ck_assert_uint_eq(cell(blob, POWER_KEY, "linux,code", 0), 116);
+    ck_assert_uint_eq(prop_len(blob, POWER_KEY, "gpios"), 12);
+    ck_assert_uint_eq(cell(blob, POWER_KEY, "gpios", 0), gpio);
+    ck_assert_uint_eq(cell(blob, POWER_KEY, "gpios", 1), 3);
+    ck_assert_uint_eq(cell(blob, POWER_KEY, "gpios", 2), 0);
+    ck_assert_ptr_nonnull(strstr(dts, "pl061@9030000 {"));
     /* PCIe */
     ck_assert_str_eq(str(blob, PCIE, "compatible"), "pci-host-ecam-generic");
     ck_assert_str_eq(str(blob, PCIE, "device_type"), "pci");

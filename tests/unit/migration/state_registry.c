@@ -6,6 +6,7 @@
 #include "arch/aarch64/vcpu_state.h"
 #include "arch/aarch64/vm_state.h"
 #include "devices/acpi/ged.h"
+#include "devices/gpio/pl061.h"
 #include "devices/misc/i8042.h"
 #include "devices/misc/port_sink.h"
 #include "devices/rtc/cmos_rtc.h"
@@ -278,6 +279,7 @@ const StateRegistryEntry state_descs_all[] = {
     { &pci_device_state, pci_device_state_fixup },
     { &pl011_state, NULL },
     { &pl031_state, pl031_state_fixup },
+    { &pl061_state, NULL },
     { &port_sink_state, NULL },
     { &uart16550_state, NULL },
     { &virtio_balloon_state, virtio_core_only_state_fixup },
