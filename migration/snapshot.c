@@ -5,6 +5,7 @@
 #include "hypervisor/error.h"
 #include "hypervisor/version.h"
 #include "migration/device_state.h"
+#include "migration/ram_scan.h"
 #include "migration/state.h"
 #include "migration/stream.h"
 
@@ -405,20 +406,43 @@ static bool pread_all(int fd, uint8_t *buf, size_t len, off_t off)
     return true;
 }
 
-static char *sha256_hex(const uint8_t *p, uint64_t len)
+/* The pages of a RAM region that may hold data (ram_scan.h): the others
+ * read as zero and must not be read, which would allocate them. */
+typedef struct Populated {
+    uint64_t *bitmap; /* NULL: unknown, every page may hold data */
+    uint64_t pages;
+} Populated;
+
+static void populated_scan(Populated *pop, const MemRegion *mr)
 {
+    pop->pages = mr->size / PAGE;
+    pop->bitmap = g_new(uint64_t, (pop->pages + 63) / 64);
+    if (!ram_scan_populated(mr, pop->bitmap)) {
+        g_debug("snapshot: '%s': populated pages unknown, reading all of it", mr->name);
+        g_clear_pointer(&pop->bitmap, g_free);
+    }
+}
+
+static bool may_hold_data(const Populated *pop, uint64_t off)
+{
+    uint64_t pg = off / PAGE;
+    return !pop->bitmap || pg >= pop->pages || (pop->bitmap[pg / 64] >> (pg % 64)) & 1;
+}
+
+static char *sha256_hex(const uint8_t *p, uint64_t len, const Populated *pop)
+{
+    static const uint8_t zero[PAGE];
     g_autoptr(GChecksum) c = g_checksum_new(G_CHECKSUM_SHA256);
-    while (len) {
-        gssize n = (gssize)MIN(len, (uint64_t)IO_CHUNK);
-        g_checksum_update(c, p, n);
-        p += n;
-        len -= (uint64_t)n;
+    for (uint64_t off = 0; off < len; off += PAGE) {
+        gssize n = (gssize)MIN((uint64_t)PAGE, len - off);
+        g_checksum_update(c, may_hold_data(pop, off) ? p + off : zero, n);
     }
     return g_strdup(g_checksum_get_string(c));
 }
 
-/* Write size bytes at hva to path, leaving all-zero pages as holes. */
-static bool write_sparse(const char *path, const uint8_t *hva, uint64_t size, GError **errp)
+/* Write size bytes at hva to path, leaving all-zero pages as holes; pages
+ * pop rules out are not read. */
+static bool write_sparse(const char *path, const uint8_t *hva, uint64_t size, const Populated *pop, GError **errp)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -427,7 +451,7 @@ static bool write_sparse(const char *path, const uint8_t *hva, uint64_t size, GE
     bool ok = true;
     for (uint64_t off = 0; off < size && ok; off += PAGE) {
         uint64_t n = MIN((uint64_t)PAGE, size - off);
-        bool zero = n == PAGE && memory_page_is_zero(hva + off);
+        bool zero = !may_hold_data(pop, off) || (n == PAGE && memory_page_is_zero(hva + off));
         if (!zero) {
             if (!run_len)
                 run = off;
@@ -456,12 +480,16 @@ bool snapshot_memory_save(GuestMemory *mem, const char *dir, bool with_sha, Snap
             continue; /* ROM and device mappings are rebuilt from the config */
         SnapshotRegion r = { .gpa = mr->gpa, .size = mr->size, .file = snapshot_memory_file_name(mr->gpa) };
         g_autofree char *path = g_build_filename(dir, r.file, NULL);
-        if (!write_sparse(path, mr->hva, mr->size, errp)) {
+        Populated pop;
+        populated_scan(&pop, mr);
+        bool ok = write_sparse(path, mr->hva, mr->size, &pop, errp);
+        if (ok && with_sha)
+            r.sha256 = sha256_hex(mr->hva, mr->size, &pop);
+        g_free(pop.bitmap);
+        if (!ok) {
             region_clear(&r);
             return false;
         }
-        if (with_sha)
-            r.sha256 = sha256_hex(mr->hva, mr->size);
         g_array_append_val(m->regions, r);
     }
     if (m->regions->len == 0)
@@ -516,7 +544,10 @@ static bool load_file(const MemRegion *mr, const char *path, const SnapshotRegio
         pos = hole;
     }
     if (r->sha256) {
-        g_autofree char *sum = sha256_hex(mr->hva, mr->size);
+        Populated pop;
+        populated_scan(&pop, mr);
+        g_autofree char *sum = sha256_hex(mr->hva, mr->size, &pop);
+        g_free(pop.bitmap);
         if (strcmp(sum, r->sha256) != 0) {
             invalid(errp, "%s does not match its SHA-256 in the manifest", path);
             goto out;
