@@ -167,7 +167,7 @@ START_TEST(test_transmit_and_receive)
     ck_assert(wait_used(1, &id, &len));
     ck_assert_uint_eq(len, 0);
     /* the used buffer was signalled */
-    ck_assert_uint_ge(vdevtest_irqfd_events(T, VDEV_VEC_QUEUE), 1);
+    ck_assert_uint_ge(vdevtest_irqfd_wait(T, VDEV_VEC_QUEUE), 1);
     struct pollfd p = { .fd = ps, .events = POLLIN };
     ck_assert_int_eq(poll(&p, 1, 5000), 1);
     uint8_t got[2048];

@@ -220,7 +220,7 @@ START_TEST(test_rw_flush_get_id)
     ck_assert_uint_eq(c.get_id_ops, 1);
     ck_assert_uint_eq(c.write_zeroes_ops, 1);
     ck_assert_uint_eq(c.discard_ops, 1);
-    ck_assert_uint_ge(vdevtest_irqfd_events(T, VDEV_VEC_QUEUE), 1);
+    ck_assert_uint_ge(vdevtest_irqfd_wait(T, VDEV_VEC_QUEUE), 1);
 }
 END_TEST
 

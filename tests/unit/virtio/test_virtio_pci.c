@@ -110,7 +110,7 @@ START_TEST(test_rng_end_to_end)
     uint8_t got[64];
     ck_assert(memory_read(vm_memory(T->vm), buf, got, sizeof got));
     ck_assert_mem_eq(got, src, 64);
-    ck_assert_uint_ge(vdevtest_irqfd_events(T, VDEV_VEC_QUEUE), 1);
+    ck_assert_uint_ge(vdevtest_irqfd_wait(T, VDEV_VEC_QUEUE), 1);
 
     /* The next request continues in the source. */
     buf = post(32);

@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #define ECAM_BASE 0xb0000000ull
@@ -249,6 +250,15 @@ uint64_t vdevtest_irqfd_events(VdevTest *t, unsigned vector)
     if (read(fd, &n, sizeof n) != sizeof n)
         n = 0;
     return n;
+}
+
+uint64_t vdevtest_irqfd_wait(VdevTest *t, unsigned vector)
+{
+    int fd = pci_msix_vector_irqfd(&t->vdev->pci, vector, NULL);
+    ck_assert_int_ge(fd, 0);
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    (void)poll(&p, 1, VDEV_WAIT_MS);
+    return vdevtest_irqfd_events(t, vector);
 }
 
 uint64_t vdevtest_offered(VdevTest *t)

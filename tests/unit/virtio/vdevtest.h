@@ -101,6 +101,10 @@ void vdevtest_msix_enable(VdevTest *t);
 /* Events on a vector's irqfd since the last call (the core binds the
  * vectors in use at DRIVER_OK). */
 uint64_t vdevtest_irqfd_events(VdevTest *t, unsigned vector);
+/* The same, but first wait up to VDEV_WAIT_MS for at least one event: for
+ * interrupts a device thread raises just after it publishes a used buffer
+ * (the test may see the buffer before the eventfd is written). */
+uint64_t vdevtest_irqfd_wait(VdevTest *t, unsigned vector);
 
 uint64_t vdevtest_offered(VdevTest *t);
 /* Reset, ACKNOWLEDGE|DRIVER, write features, FEATURES_OK; true if accepted.
