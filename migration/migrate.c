@@ -47,11 +47,56 @@ static bool check_cancel(Sender *s, GError **errp)
     return false;
 }
 
+/* Wait for the destination's Ack to the last step. */
+static bool expect_ack(int fd, const char *step, GError **errp)
+{
+    uint32_t type, len;
+    g_autofree uint8_t *payload = NULL;
+    if (!mig_recv(fd, &type, &payload, &len, errp)) {
+        g_prefix_error(errp, "no answer from the destination to %s: ", step);
+        return false;
+    }
+    if (type == MIG_MSG_ACK && len == 0)
+        return true;
+    if (type == MIG_MSG_ABANDON) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the destination abandoned the migration at %s: %.*s",
+                    step, (int)MIN(len, MIG_REASON_MAX), payload ? (const char *)payload : "");
+        return false;
+    }
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "the destination answered %s with a %s message",
+                step, mig_msg_name(type));
+    return false;
+}
+
+static void bytes_moved(void *opaque)
+{
+    migration_progress_io(opaque, true);
+}
+
+/* Every send and receive on the connection is watched (progress.h), so a
+ * cancel can break off one that a stalled destination holds up. */
+static bool sender_send(Sender *s, MigMsgType type, const void *payload, size_t len, int pass, GError **errp)
+{
+    MigSendWatch w = { bytes_moved, s->progress };
+    migration_progress_io(s->progress, true);
+    bool ok = mig_send_watched(s->fd, type, payload, len, pass, &w, errp);
+    migration_progress_io(s->progress, false);
+    return ok;
+}
+
+static bool sender_ack(Sender *s, const char *step, GError **errp)
+{
+    migration_progress_io(s->progress, true);
+    bool ok = expect_ack(s->fd, step, errp);
+    migration_progress_io(s->progress, false);
+    return ok;
+}
+
 static bool flush_batch(Sender *s, GError **errp)
 {
     if (s->batch->len <= 4)
         return true;
-    if (!check_cancel(s, errp) || !mig_send(s->fd, MIG_MSG_MEMORY, s->batch->data, s->batch->len, errp))
+    if (!check_cancel(s, errp) || !sender_send(s, MIG_MSG_MEMORY, s->batch->data, s->batch->len, -1, errp))
         return false;
     s->stats->bytes_sent += s->batch->len;
     s->stats->pages_sent += s->batch_pages;
@@ -146,27 +191,6 @@ static bool send_dirty(Sender *s, GPtrArray *ram, uint64_t **bitmaps, GError **e
     return flush_batch(s, errp);
 }
 
-/* Wait for the destination's Ack to the last step. */
-static bool expect_ack(int fd, const char *step, GError **errp)
-{
-    uint32_t type, len;
-    g_autofree uint8_t *payload = NULL;
-    if (!mig_recv(fd, &type, &payload, &len, errp)) {
-        g_prefix_error(errp, "no answer from the destination to %s: ", step);
-        return false;
-    }
-    if (type == MIG_MSG_ACK && len == 0)
-        return true;
-    if (type == MIG_MSG_ABANDON) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the destination abandoned the migration at %s: %.*s",
-                    step, (int)MIN(len, MIG_REASON_MAX), payload ? (const char *)payload : "");
-        return false;
-    }
-    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "the destination answered %s with a %s message",
-                step, mig_msg_name(type));
-    return false;
-}
-
 typedef struct ControlCall {
     Vm *vm;
     const MachineOps *machine;
@@ -241,7 +265,7 @@ static bool send_memory_fds(Sender *s, GPtrArray *ram, GError **errp)
         uint8_t m[MIG_MEMORY_FD_LEN];
         le_store64(m, r->gpa);
         le_store64(m + 8, r->size);
-        if (!check_cancel(s, errp) || !mig_send_fd(s->fd, MIG_MSG_MEMORY_FD, m, sizeof m, r->fd, errp))
+        if (!check_cancel(s, errp) || !sender_send(s, MIG_MSG_MEMORY_FD, m, sizeof m, r->fd, errp))
             return false;
         s->stats->bytes_sent += sizeof m;
         migration_progress_add_sent(s->progress, sizeof m, 0);
@@ -292,9 +316,10 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
 
     uint8_t start[MIG_START_LEN];
     mig_start_encode(start, MIG_ARCH_HOST);
-    if (!mig_send(s.fd, MIG_MSG_START, start, sizeof start, errp) || !expect_ack(s.fd, "Start", errp) ||
-        !check_cancel(&s, errp) || !mig_send(s.fd, MIG_MSG_CONFIG, p->config_json, strlen(p->config_json), errp) ||
-        !expect_ack(s.fd, "Config", errp))
+    if (!sender_send(&s, MIG_MSG_START, start, sizeof start, -1, errp) || !sender_ack(&s, "Start", errp) ||
+        !check_cancel(&s, errp) ||
+        !sender_send(&s, MIG_MSG_CONFIG, p->config_json, strlen(p->config_json), -1, errp) ||
+        !sender_ack(&s, "Config", errp))
         goto out;
     if (p->local) {
         if (!send_memory_fds(&s, ram, errp))
@@ -360,7 +385,7 @@ stop_and_copy:
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the VM state (%u bytes) is too large", state->len);
         goto out;
     }
-    if (!check_cancel(&s, errp) || !mig_send(s.fd, MIG_MSG_STATE, state->data, state->len, errp))
+    if (!check_cancel(&s, errp) || !sender_send(&s, MIG_MSG_STATE, state->data, state->len, -1, errp))
         goto out;
     stats->bytes_sent += state->len;
     migration_progress_add_sent(progress, state->len, 0);
@@ -370,7 +395,7 @@ stop_and_copy:
         check_cancel(&s, errp);
         goto out;
     }
-    if (!mig_send(s.fd, MIG_MSG_COMPLETE, NULL, 0, errp) || !expect_ack(s.fd, "Complete", errp))
+    if (!sender_send(&s, MIG_MSG_COMPLETE, NULL, 0, -1, errp) || !sender_ack(&s, "Complete", errp))
         goto out;
     ok = true;
 out:
@@ -388,7 +413,7 @@ out:
         const char *why = errp && *errp ? (*errp)->message : "the source failed";
         struct timeval brief = { .tv_sec = ABANDON_TIMEOUT_S };
         setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &brief, sizeof brief);
-        mig_send(s.fd, MIG_MSG_ABANDON, why, MIN(strlen(why), MIG_REASON_MAX), NULL);
+        sender_send(&s, MIG_MSG_ABANDON, why, MIN(strlen(why), MIG_REASON_MAX), -1, NULL);
     }
     if (!ok && paused) {
         GError *e = NULL;
@@ -416,17 +441,23 @@ out:
 
 static gboolean cancel_unblock(gpointer opaque)
 {
-    if (migration_progress_unblock(opaque))
-        g_message("migration: the source was still busy %u ms after the cancel: its connection is shut down",
-                  MIGRATION_CANCEL_GRACE_MS);
-    return G_SOURCE_REMOVE;
+    switch (migration_progress_unblock(opaque, MIGRATION_CANCEL_STALL_MS * 1000)) {
+    case MIGRATION_UNBLOCK_SHUT:
+        g_message("migration: cancelled while the destination took no data for %u ms: connection shut down",
+                  MIGRATION_CANCEL_STALL_MS);
+        return G_SOURCE_REMOVE;
+    case MIGRATION_UNBLOCK_OVER:
+        return G_SOURCE_REMOVE;
+    default:
+        return G_SOURCE_CONTINUE;
+    }
 }
 
 bool migration_cancel(MigrationProgress *p, EventLoop *loop, GError **errp)
 {
     if (!migration_progress_cancel(p, errp))
         return false;
-    GSource *t = g_timeout_source_new(MIGRATION_CANCEL_GRACE_MS);
+    GSource *t = g_timeout_source_new(MIGRATION_CANCEL_STALL_MS / 4);
     g_source_set_callback(t, cancel_unblock, migration_progress_ref(p), (GDestroyNotify)migration_progress_unref);
     g_source_attach(t, evloop_context(loop));
     g_source_unref(t);

@@ -71,10 +71,11 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
 
 /* Cancel the outgoing migration p records (migration_progress_cancel): the
  * source stops before its next frame and sends the destination an Abandon.
- * If it is still going MIGRATION_CANCEL_GRACE_MS later, it is blocked on a
- * peer that stopped reading: a timer on loop shuts its connection down
- * (migration_progress_unblock) and it fails at once. */
-#define MIGRATION_CANCEL_GRACE_MS 500u
+ * Until the migration is over a timer on loop watches it: stuck in a send
+ * or receive with no byte moving for MIGRATION_CANCEL_STALL_MS (a peer
+ * that stopped reading), its connection is shut down and it fails at once
+ * (migration_progress_unblock). */
+#define MIGRATION_CANCEL_STALL_MS 1000u
 bool migration_cancel(MigrationProgress *p, EventLoop *loop, GError **errp);
 
 typedef struct MigrationReceiveOps {

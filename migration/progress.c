@@ -21,7 +21,8 @@ struct MigrationProgress {
     uint64_t window_bytes;
     int cancel;
     int fd;         /* the source's connection while it is open, else -1 */
-    bool unblocked; /* migration_progress_unblock() has been asked */
+    bool in_io;     /* the source is in a send or receive on fd */
+    gint64 last_io; /* when it entered it or last moved bytes */
 };
 
 MigrationProgress *migration_progress_new(bool outgoing)
@@ -107,29 +108,36 @@ bool migration_progress_cancelled(MigrationProgress *p)
     return c;
 }
 
-/* Under the lock: the migrating thread clears fd (same lock) before it
- * closes it, so the fd shut down here is still its connection. */
-static void shut_down_locked(MigrationProgress *p)
-{
-    if (p->cancel == CANCEL_REQUESTED && p->unblocked && p->fd >= 0)
-        shutdown(p->fd, SHUT_RDWR);
-}
-
-bool migration_progress_unblock(MigrationProgress *p)
+MigrationUnblock migration_progress_unblock(MigrationProgress *p, gint64 stall_us)
 {
     g_mutex_lock(&p->lock);
-    bool hit = p->cancel == CANCEL_REQUESTED && p->fd >= 0;
-    p->unblocked = p->cancel == CANCEL_REQUESTED;
-    shut_down_locked(p);
+    MigrationUnblock r = MIGRATION_UNBLOCK_WAIT;
+    if (p->cancel != CANCEL_REQUESTED || over(&p->info)) {
+        r = MIGRATION_UNBLOCK_OVER;
+    } else if (p->fd >= 0 && p->in_io && g_get_monotonic_time() - p->last_io >= stall_us) {
+        /* Under the lock: the migrating thread clears fd (same lock)
+         * before it closes it, so this is still its connection. */
+        shutdown(p->fd, SHUT_RDWR);
+        r = MIGRATION_UNBLOCK_SHUT;
+    }
     g_mutex_unlock(&p->lock);
-    return hit;
+    return r;
 }
 
 void migration_progress_set_socket(MigrationProgress *p, int fd)
 {
     g_mutex_lock(&p->lock);
     p->fd = fd;
-    shut_down_locked(p); /* a connection opened after the unblock */
+    p->in_io = false;
+    g_mutex_unlock(&p->lock);
+}
+
+void migration_progress_io(MigrationProgress *p, bool busy)
+{
+    gint64 now = g_get_monotonic_time();
+    g_mutex_lock(&p->lock);
+    p->in_io = busy;
+    p->last_io = now;
     g_mutex_unlock(&p->lock);
 }
 

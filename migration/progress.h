@@ -15,8 +15,8 @@
  * return value. A cancel takes effect before the source's next frame; one
  * blocked in send() or recv() on a peer that stopped reading would wait for
  * the socket timeout, so migration_progress_unblock() shuts the registered
- * connection down (migration_cancel() in migrate.h asks for it after a
- * grace period). Refcounted: the thread and the API hold a reference each. */
+ * connection down once no byte has moved for a while (migration_cancel()
+ * in migrate.h watches for that). Refcounted: the thread and the API hold a reference each. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -64,15 +64,24 @@ const char *migration_phase_name(MigrationPhase phase);
  * past the point of no return. */
 bool migration_progress_cancel(MigrationProgress *p, GError **errp);
 bool migration_progress_cancelled(MigrationProgress *p);
-/* After a cancel: shut the source's connection down so that a send or
- * receive blocked on it fails now (the destination then sees the stream
- * end instead of an Abandon). Also applies to a connection registered
- * later. True if a connection was shut down. No-op without a cancel, or
- * once committed. */
-bool migration_progress_unblock(MigrationProgress *p);
+/* After a cancel, from another thread: if the source has been inside a
+ * send or receive on its connection with no byte moving for stall_us (a
+ * peer that stopped reading or answering), shut the connection down so
+ * that the call fails now; the destination then sees the stream end
+ * instead of an Abandon. A peer that is only slow keeps its connection
+ * and gets the Abandon after the current frame. OVER: nothing left to
+ * watch (no cancel, committed, or finished). */
+typedef enum MigrationUnblock {
+    MIGRATION_UNBLOCK_WAIT,
+    MIGRATION_UNBLOCK_SHUT,
+    MIGRATION_UNBLOCK_OVER,
+} MigrationUnblock;
+MigrationUnblock migration_progress_unblock(MigrationProgress *p, gint64 stall_us);
 /* The migrating thread: its connection (fd) once connected, and -1 before
- * it closes it. */
+ * it closes it; and around each send or receive on it, busy=true on entry
+ * and each time bytes move, busy=false after. */
 void migration_progress_set_socket(MigrationProgress *p, int fd);
+void migration_progress_io(MigrationProgress *p, bool busy);
 /* The migrating thread, just before Complete: false if cancel came first;
  * after true, cancel refuses. */
 bool migration_progress_commit(MigrationProgress *p);

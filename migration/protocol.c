@@ -92,16 +92,19 @@ static bool io_error(GError **errp, int err, const char *what)
     return false;
 }
 
-static bool write_all(int fd, const uint8_t *p, size_t len, GError **errp)
+/* watch (may be NULL): sent in pieces, watch->moved after each. */
+static bool write_all(int fd, const uint8_t *p, size_t len, const MigSendWatch *watch, GError **errp)
 {
     while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = send(fd, p, watch ? MIN(len, MIG_SEND_PIECE) : len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return io_error(errp, n < 0 ? errno : EPIPE, "cannot send");
         p += n;
         len -= (size_t)n;
+        if (watch)
+            watch->moved(watch->opaque);
     }
     return true;
 }
@@ -147,7 +150,8 @@ static bool send_with_fd(int fd, const uint8_t *p, int pass, GError **errp)
     return true;
 }
 
-bool mig_send_fd(int fd, MigMsgType type, const void *payload, size_t len, int pass, GError **errp)
+static bool send_frame(int fd, MigMsgType type, const void *payload, size_t len, int pass, const MigSendWatch *watch,
+                       GError **errp)
 {
     uint8_t hdr[MIG_FRAME_HEADER];
     g_assert(len <= MIG_FRAME_MAX);
@@ -155,17 +159,28 @@ bool mig_send_fd(int fd, MigMsgType type, const void *payload, size_t len, int p
     le_store32(hdr + 4, (uint32_t)len);
     le_store32(hdr + 8, frame_crc(hdr, payload, len));
     if (pass >= 0) {
-        if (!send_with_fd(fd, hdr, pass, errp) || !write_all(fd, hdr + 1, sizeof hdr - 1, errp))
+        if (!send_with_fd(fd, hdr, pass, errp) || !write_all(fd, hdr + 1, sizeof hdr - 1, watch, errp))
             return false;
-    } else if (!write_all(fd, hdr, sizeof hdr, errp)) {
+    } else if (!write_all(fd, hdr, sizeof hdr, watch, errp)) {
         return false;
     }
-    return !len || write_all(fd, payload, len, errp);
+    return !len || write_all(fd, payload, len, watch, errp);
+}
+
+bool mig_send_fd(int fd, MigMsgType type, const void *payload, size_t len, int pass, GError **errp)
+{
+    return send_frame(fd, type, payload, len, pass, NULL, errp);
 }
 
 bool mig_send(int fd, MigMsgType type, const void *payload, size_t len, GError **errp)
 {
-    return mig_send_fd(fd, type, payload, len, -1, errp);
+    return send_frame(fd, type, payload, len, -1, NULL, errp);
+}
+
+bool mig_send_watched(int fd, MigMsgType type, const void *payload, size_t len, int pass, const MigSendWatch *watch,
+                      GError **errp)
+{
+    return send_frame(fd, type, payload, len, pass, watch, errp);
 }
 
 /* Read the header's first byte with recvmsg, keeping an fd that comes

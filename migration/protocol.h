@@ -88,6 +88,16 @@ bool mig_frame_decode(const uint8_t *buf, size_t len, uint32_t *type, const uint
 /* Blocking frame I/O on a socket fd. A closed peer or a short read is an
  * error; *payload (g_malloc'd) is owned by the caller. */
 bool mig_send(int fd, MigMsgType type, const void *payload, size_t len, GError **errp);
+/* mig_send_fd (pass -1: none) that writes in pieces of at most
+ * MIG_SEND_PIECE bytes and calls watch->moved after each: a peer that
+ * stopped reading shows as no call (the source's stall detection). */
+#define MIG_SEND_PIECE (256u << 10)
+typedef struct MigSendWatch {
+    void (*moved)(void *opaque);
+    void *opaque;
+} MigSendWatch;
+bool mig_send_watched(int fd, MigMsgType type, const void *payload, size_t len, int pass, const MigSendWatch *watch,
+                      GError **errp);
 bool mig_recv(int fd, uint32_t *type, uint8_t **payload, uint32_t *len, GError **errp);
 /* The same with one fd passed along (SCM_RIGHTS, UNIX sockets only). On
  * receive *passed is the fd that came with the frame (O_CLOEXEC, owned by

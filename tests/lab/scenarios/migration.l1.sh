@@ -27,9 +27,16 @@ start_nimbus() { # start_nimbus SOCK LOG: sets pid
 }
 diag_nimbus() { # diag_nimbus PID LOG: where a nimbus that stopped answering is
     for t in /proc/"$1"/task/*; do
-        echo "NIMBUS-MIG-DIAG $(cat "$t/comm") $(cat "$t/wchan") $(cut -d' ' -f3 "$t/stat")"
+        echo "NIMBUS-MIG-DIAG $(cat "$t/comm") $(cat "$t/wchan") $(cut -d' ' -f3 "$t/stat")" \
+            "syscall=$(cut -d' ' -f1 "$t/syscall" 2>/dev/null)"
+        sed 's/^/NIMBUS-MIG-DIAG   /' "$t/stack" 2>/dev/null | head -n 8
     done
+    for f in /proc/"$1"/fd/*; do echo "NIMBUS-MIG-DIAG fd ${f##*/} -> $(readlink "$f")"; done | tail -n 30
     tail -n 20 "$2"
+}
+info_a() { # info_a NAME: vm.info on A; where A is if it does not answer
+    step "$1" "$sock_a" info
+    [ "$rc" = 0 ] || diag_nimbus "$pid_a" /tmp/nimbus-a.log
 }
 step() { # step NAME SOCK nimbus-remote-args...
     name=$1
@@ -94,7 +101,7 @@ kill -9 "$pid_d"
 wait "$send_job"
 cat /tmp/send-killed.out
 wait "$pid_d" 2>/dev/null
-step info-a-after-failure "$sock_a" info
+info_a info-a-after-failure
 n=$(counters)
 wait_counters $((n + 3))
 echo "NIMBUS-MIG-COUNT-AFTER-FAILURE $n -> $(counters)"
@@ -116,8 +123,7 @@ mv /tmp/disk.hidden /tmp/disk.img
 step info-e "$sock_e" info
 step shutdown-e "$sock_e" shutdown-vmm
 wait "$pid_e" 2>/dev/null
-step info-a-after-refusal "$sock_a" info
-[ "$rc" = 0 ] || diag_nimbus "$pid_a" /tmp/nimbus-a.log
+info_a info-a-after-refusal
 n=$(counters)
 wait_counters $((n + 3))
 echo "NIMBUS-MIG-COUNT-AFTER-REFUSAL $n -> $(counters)"
@@ -143,7 +149,7 @@ receive_f() { # receive_f NAME: receive on F in the background (recv_job)
 after_failure() { # after_failure NAME
     wait "$recv_job"
     cat /tmp/receive-f.out
-    step "info-a-after-$1" "$sock_a" info
+    info_a "info-a-after-$1"
     step "info-f-after-$1" "$sock_f" info
     n=$(counters)
     wait_counters $((n + 2))
