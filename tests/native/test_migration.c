@@ -13,6 +13,7 @@
 #include "native/tiny_vm.h"
 
 #include <check.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
@@ -506,6 +507,115 @@ START_TEST(cancel_stalled_destination)
 }
 END_TEST
 
+/* A slow destination is not a stalled one: behind a proxy that forwards
+ * 2 MiB/s (a 4 MiB batch takes 2 s), a cancel lets the current frame
+ * finish and the destination gets the Abandon with the reason, not a cut
+ * stream. */
+typedef struct Throttle {
+    int listen_fd;
+    char *to; /* the real destination's URL */
+} Throttle;
+
+#define THROTTLE_PIECE (64u << 10)
+#define THROTTLE_GAP_US 31250 /* 64 KiB per 31.25 ms: 2 MiB/s */
+
+static bool forward_some(int from, int to, size_t max)
+{
+    static __thread uint8_t buf[THROTTLE_PIECE];
+    ssize_t n = recv(from, buf, MIN(max, sizeof buf), 0);
+    return n > 0 && send(to, buf, (size_t)n, MSG_NOSIGNAL) == n;
+}
+
+static gpointer throttle_thread(gpointer opaque)
+{
+    Throttle *t = opaque;
+    int src = accept(t->listen_fd, NULL, NULL);
+    close(t->listen_fd);
+    int dst = mig_connect(t->to, NULL);
+    ck_assert(src >= 0 && dst >= 0);
+    for (;;) {
+        struct pollfd p[2] = { { .fd = src, .events = POLLIN }, { .fd = dst, .events = POLLIN } };
+        if (poll(p, 2, -1) < 0)
+            break;
+        if ((p[1].revents & (POLLIN | POLLHUP)) && !forward_some(dst, src, THROTTLE_PIECE))
+            break;
+        if (p[0].revents & (POLLIN | POLLHUP)) {
+            if (!forward_some(src, dst, THROTTLE_PIECE))
+                break;
+            g_usleep(THROTTLE_GAP_US);
+        }
+    }
+    close(src);
+    close(dst);
+    return NULL;
+}
+
+static gpointer cancel_in_precopy(gpointer opaque)
+{
+    Canceller *c = opaque;
+    for (;;) {
+        MigrationProgressInfo i;
+        migration_progress_read(c->progress, &i);
+        migration_progress_info_clear(&i);
+        if (i.phase == MIGRATION_PHASE_PRECOPY && i.bytes_sent > 0)
+            break;
+        g_usleep(5000);
+    }
+    g_usleep(300000); /* inside the next 4 MiB batch */
+    c->at = g_get_monotonic_time();
+    c->ok = migration_cancel(c->progress, c->loop, NULL);
+    return NULL;
+}
+
+START_TEST(cancel_slow_destination)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("nimbus-native-mig-XXXXXX", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", tmp);
+    g_autofree char *proxy_url = g_strdup_printf("unix:%s/proxy.sock", tmp);
+    TinyVm *src = counting_vm();
+    add_big_ram(tiny_vm_vm(src), true);
+    tiny_vm_start(src);
+    ck_assert(tiny_vm_wait_progress(src, 2000, 5000));
+
+    Dest d = { .control = evloop_new("dst-control") };
+    d.listen_fd = migration_listen(url, &err);
+    ck_assert(d.listen_fd >= 0);
+    GThread *th = g_thread_new("mig-dst", big_dest_thread, &d);
+    Throttle t = { .to = url };
+    t.listen_fd = migration_listen(proxy_url, &err);
+    ck_assert(t.listen_fd >= 0);
+    GThread *pt = g_thread_new("mig-throttle", throttle_thread, &t);
+    Canceller c = { .progress = migration_progress_new(true), .loop = evloop_new("cancel") };
+    ck_assert(evloop_start_thread(c.loop, THREAD_ROLE_IO, NULL));
+    GThread *ct = g_thread_new("mig-cancel", cancel_in_precopy, &c);
+    MigrationStats st;
+    MigrationSendParams p = { .vm = tiny_vm_vm(src), .machine = arch_machine_ops(), .control = tiny_vm_loop(src),
+                              .url = proxy_url, .config_json = "{}", .downtime_ms = 1, .progress = c.progress };
+    bool ok = migration_send(&p, &st, &err);
+    gint64 end = g_get_monotonic_time();
+    g_thread_join(ct);
+    g_thread_join(th);
+    g_thread_join(pt);
+    ck_assert(c.ok && !ok);
+    g_message("slow destination: cancel took %.0f ms; source: %s; destination: %s",
+              (double)(end - c.at) / 1000, err->message, d.err ? d.err->message : "(none)");
+    ck_assert_msg(strstr(err->message, "cancelled"), "%s", err->message);
+    ck_assert(!d.ok);
+    ck_assert_msg(strstr(d.err->message, "the source abandoned the migration") && strstr(d.err->message, "cancelled"),
+                  "%s", d.err->message);
+    ck_assert(d.built && d.discarded);
+    ck_assert_int_eq(vm_state(tiny_vm_vm(src)), VM_STATE_RUNNING);
+    g_clear_error(&d.err);
+    evloop_free(c.loop);
+    evloop_free(d.control);
+    migration_progress_unref(c.progress);
+    tiny_vm_free(src);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ---- local (memory fds) ---------------------------------------------------- */
 
 static TinyVm *shared_counting_vm(void)
@@ -700,6 +810,7 @@ static Suite *migration_suite(void)
     tcase_add_test(tc, progress_advances);
     tcase_add_test(tc, cancel_during_precopy);
     tcase_add_test(tc, cancel_stalled_destination);
+    tcase_add_test(tc, cancel_slow_destination);
     tcase_add_loop_test(tc, full_pass_skips_holes, 0, 2);
     tcase_add_test(tc, local_passes_memory_fds);
     tcase_add_test(tc, local_refused);
