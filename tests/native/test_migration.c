@@ -461,29 +461,49 @@ static gpointer cancel_when_stuck(gpointer opaque)
     return NULL;
 }
 
+/* A source with 64 MiB of data (far more than a socket holds), counting. */
+static TinyVm *busy_source(void)
+{
+    TinyVm *src = counting_vm();
+    add_big_ram(tiny_vm_vm(src), true);
+    tiny_vm_start(src);
+    ck_assert(tiny_vm_wait_progress(src, 2000, 5000));
+    return src;
+}
+
+/* Send src to url while canceller (on its own thread) cancels through
+ * migration_cancel with a loop of its own; c->progress is the record.
+ * The send's result; *end: when it returned. */
+static bool send_cancelled(TinyVm *src, const char *url, GThreadFunc canceller, Canceller *c, gint64 *end,
+                           GError **errp)
+{
+    c->progress = migration_progress_new(true);
+    c->loop = evloop_new("cancel");
+    ck_assert(evloop_start_thread(c->loop, THREAD_ROLE_IO, NULL));
+    GThread *ct = g_thread_new("mig-cancel", canceller, c);
+    MigrationStats st;
+    MigrationSendParams p = { .vm = tiny_vm_vm(src), .machine = arch_machine_ops(), .control = tiny_vm_loop(src),
+                              .url = url, .config_json = "{}", .downtime_ms = 1, .progress = c->progress };
+    bool ok = migration_send(&p, &st, errp);
+    *end = g_get_monotonic_time();
+    g_thread_join(ct);
+    evloop_free(c->loop);
+    return ok;
+}
+
 START_TEST(cancel_stalled_destination)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *tmp = g_dir_make_tmp("nimbus-native-mig-XXXXXX", NULL);
     g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", tmp);
-    TinyVm *src = counting_vm();
-    add_big_ram(tiny_vm_vm(src), true); /* 64 MiB of data: far more than the socket holds */
-    tiny_vm_start(src);
-    ck_assert(tiny_vm_wait_progress(src, 2000, 5000));
-
+    TinyVm *src = busy_source();
     Dest d = { .stalled = 1 };
     d.listen_fd = migration_listen(url, &err);
     ck_assert(d.listen_fd >= 0);
     GThread *th = g_thread_new("mig-stalled", fake_dest_thread, &d);
-    Canceller c = { .progress = migration_progress_new(true), .loop = evloop_new("cancel") };
-    ck_assert(evloop_start_thread(c.loop, THREAD_ROLE_IO, NULL));
-    GThread *ct = g_thread_new("mig-cancel", cancel_when_stuck, &c);
-    MigrationStats st;
-    MigrationSendParams p = { .vm = tiny_vm_vm(src), .machine = arch_machine_ops(), .control = tiny_vm_loop(src),
-                              .url = url, .config_json = "{}", .downtime_ms = 1, .progress = c.progress };
-    bool ok = migration_send(&p, &st, &err);
-    gint64 end = g_get_monotonic_time();
-    g_thread_join(ct);
+    Canceller c = { 0 };
+    gint64 end;
+    bool ok = send_cancelled(src, url, cancel_when_stuck, &c, &end, &err);
     g_atomic_int_set(&d.stalled, 0);
     g_thread_join(th);
     ck_assert(c.ok);
@@ -499,7 +519,6 @@ START_TEST(cancel_stalled_destination)
     ck_assert_int_eq(vm_state(tiny_vm_vm(src)), VM_STATE_RUNNING);
     uint64_t before = tiny_vm_progress_writes(src);
     ck_assert(tiny_vm_wait_progress(src, before + 2000, 5000));
-    evloop_free(c.loop);
     migration_progress_unref(c.progress);
     tiny_vm_free(src);
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
@@ -573,11 +592,7 @@ START_TEST(cancel_slow_destination)
     g_autofree char *tmp = g_dir_make_tmp("nimbus-native-mig-XXXXXX", NULL);
     g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", tmp);
     g_autofree char *proxy_url = g_strdup_printf("unix:%s/proxy.sock", tmp);
-    TinyVm *src = counting_vm();
-    add_big_ram(tiny_vm_vm(src), true);
-    tiny_vm_start(src);
-    ck_assert(tiny_vm_wait_progress(src, 2000, 5000));
-
+    TinyVm *src = busy_source();
     Dest d = { .control = evloop_new("dst-control") };
     d.listen_fd = migration_listen(url, &err);
     ck_assert(d.listen_fd >= 0);
@@ -586,15 +601,9 @@ START_TEST(cancel_slow_destination)
     t.listen_fd = migration_listen(proxy_url, &err);
     ck_assert(t.listen_fd >= 0);
     GThread *pt = g_thread_new("mig-throttle", throttle_thread, &t);
-    Canceller c = { .progress = migration_progress_new(true), .loop = evloop_new("cancel") };
-    ck_assert(evloop_start_thread(c.loop, THREAD_ROLE_IO, NULL));
-    GThread *ct = g_thread_new("mig-cancel", cancel_in_precopy, &c);
-    MigrationStats st;
-    MigrationSendParams p = { .vm = tiny_vm_vm(src), .machine = arch_machine_ops(), .control = tiny_vm_loop(src),
-                              .url = proxy_url, .config_json = "{}", .downtime_ms = 1, .progress = c.progress };
-    bool ok = migration_send(&p, &st, &err);
-    gint64 end = g_get_monotonic_time();
-    g_thread_join(ct);
+    Canceller c = { 0 };
+    gint64 end;
+    bool ok = send_cancelled(src, proxy_url, cancel_in_precopy, &c, &end, &err);
     g_thread_join(th);
     g_thread_join(pt);
     ck_assert(c.ok && !ok);
@@ -607,7 +616,6 @@ START_TEST(cancel_slow_destination)
     ck_assert(d.built && d.discarded);
     ck_assert_int_eq(vm_state(tiny_vm_vm(src)), VM_STATE_RUNNING);
     g_clear_error(&d.err);
-    evloop_free(c.loop);
     evloop_free(d.control);
     migration_progress_unref(c.progress);
     tiny_vm_free(src);
