@@ -319,6 +319,7 @@ int main(int argc, char **argv)
             soup_session_new_with_options("remote-connectable", addr, "timeout", 60, NULL);
         g_autofree char *url = g_strdup_printf("http://localhost/api/v1/%s", cmd->endpoint);
         msg = soup_message_new(cmd->method, url);
+        remote_one_shot(msg);
         if (cmd->arg != ARG_NONE) {
             g_autoptr(GBytes) body = g_bytes_new_take(g_steal_pointer(&data), len);
             soup_message_set_request_body_from_bytes(msg, "application/json", body);

@@ -92,6 +92,16 @@ static void show(Watch *w, JsonObject *o, const char *line)
     fflush(stdout);
 }
 
+void remote_one_shot(SoupMessage *msg)
+{
+    /* One request per connection, closed by nimbus after its answer:
+     * libsoup 3.2's server never notices a client closing an idle
+     * keep-alive connection (fixed in 3.3), so each connection we left
+     * open would stay in nimbus as an open fd until it runs out of them
+     * and stops answering. */
+    soup_message_headers_replace(soup_message_get_request_headers(msg), "Connection", "close");
+}
+
 static void on_progress(GObject *src, GAsyncResult *res, gpointer opaque)
 {
     Watch *w = opaque;
@@ -122,6 +132,7 @@ static gboolean poll_tick(gpointer opaque)
     if (!w->polling) {
         w->polling = true;
         g_autoptr(SoupMessage) msg = soup_message_new("GET", w->progress_url);
+        remote_one_shot(msg);
         soup_session_send_and_read_async(w->poller, msg, G_PRIORITY_DEFAULT, NULL, on_progress, w);
     }
     return G_SOURCE_CONTINUE;
@@ -170,6 +181,7 @@ bool remote_migration_run(const char *socket_path, const RemoteMigration *m, uns
     g_autofree char *url = g_strdup_printf("http://localhost/api/v1/%s",
                                            m->outgoing ? "vm.send-migration" : "vm.receive-migration");
     g_autoptr(SoupMessage) msg = soup_message_new("PUT", url);
+    remote_one_shot(msg);
     gsize len;
     char *data = request_body(m, &len);
     g_autoptr(GBytes) body = g_bytes_new_take(data, len);

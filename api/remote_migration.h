@@ -20,3 +20,6 @@ typedef struct RemoteMigration {
  * HTTP answer; false with errp when nimbus cannot be reached. */
 bool remote_migration_run(const char *socket_path, const RemoteMigration *m, unsigned *status, GBytes **reply,
                           GError **errp);
+/* Ask nimbus to close msg's connection after its answer (every request
+ * nimbus-remote makes; why in remote_migration.c). */
+void remote_one_shot(SoupMessage *msg);

@@ -77,6 +77,12 @@ expect_step shutdown-b 0
 expect_step shutdown-c 0
 serial=$(sed -n '/^--- guest serial/,/^--- nimbus A log/p' <<<"$LAB_TEXT")
 seq=$(grep -o 'NIMBUS-L2-COUNTER [0-9]*' <<<"$serial" | cut -d' ' -f2 | tr '\n' ' ')
+if [[ $LAB_TEXT =~ NIMBUS-MIG-FDS-A\ ([0-9]+)\ -\>\ ([0-9]+) ]] &&
+    ((BASH_REMATCH[2] <= BASH_REMATCH[1] + 4)); then
+    pass "the source holds no leaked fds after the failure cases (${BASH_REMATCH[1]} -> ${BASH_REMATCH[2]})"
+else
+    fail "the source's fds grew over the failure cases: $(grep -o 'NIMBUS-MIG-FDS-A.*' <<<"$LAB_TEXT" || echo none)"
+fi
 before=$(first_value '.*NIMBUS-MIG-COUNT-BEFORE \([0-9]*\).*' "$LAB_TEXT")
 prev=0 gaps=0 n=0
 for v in $seq; do
