@@ -22,7 +22,12 @@ expect_step() { # NAME RC [REGEX]
 }
 expect_step create 0
 expect_step boot 0
-expect_step send-killed 1 'precopy.*(cannot send|cannot receive|Connection reset|Broken pipe|closed the connection)'
+expect_step send-killed 1 '(cannot send|cannot receive|Connection reset|Broken pipe|closed the connection)'
+if grep -qE 'NIMBUS-MIG-KILLED-IN "phase" *: *"precopy"' <<<"$LAB_TEXT"; then
+    pass "the destination was killed during pre-copy"
+else
+    fail "the destination was not killed during pre-copy: $(grep -o 'NIMBUS-MIG-KILLED-IN.*' <<<"$LAB_TEXT" || echo none)"
+fi
 expect_step info-a-after-failure 0 '"state" *: *"Running"'
 expect_step send-unsatisfiable 1
 expect_step receive-unsatisfiable 1 'disk'

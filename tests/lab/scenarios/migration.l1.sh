@@ -85,7 +85,7 @@ pid_c=$pid
 step create "$sock_a" create /tmp/vm.json
 step boot "$sock_a" boot
 wait_counters 6
-fds_a() { ls /proc/"$pid_a"/fd | wc -l; }
+fds_a() { set -- /proc/"$pid_a"/fd/*; echo "$#"; }
 fds_a_start=$(fds_a)
 # Failure first: the destination is killed (SIGKILL) during pre-copy; the
 # send must fail and the guest keep running on A.
@@ -99,6 +99,10 @@ while [ ! -S "$mig_d" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 (step send-killed "$sock_a" send-migration "unix:$mig_d" >/tmp/send-killed.out) &
 send_job=$!
 wait_progress "$sock_a" precopy
+# The phase the kill lands in (the send's own progress lines come once a
+# second and may all precede it).
+echo "NIMBUS-MIG-KILLED-IN $(nimbus-remote --api-socket "$sock_a" migration-progress 2>&1 |
+    grep -o '"phase" *: *"[a-z-]*"')"
 kill -9 "$pid_d"
 wait "$send_job"
 cat /tmp/send-killed.out
