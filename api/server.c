@@ -59,17 +59,19 @@ static void call_unref(gpointer p)
     g_free(c);
 }
 
+/* Every reply closes its connection. libsoup 3.2 (Debian 12) never notices a
+ * client closing an idle kept-alive connection (fixed upstream in 3.3), so
+ * each client that went away would leave an fd behind in nimbus until the API
+ * stopped accepting. Management calls are rare and a UNIX-socket connect is
+ * cheap; clients (curl, libvirt, nimbus-remote) reconnect on "close". */
 static void set_json(SoupServerMessage *msg, unsigned status, char *body)
 {
     soup_server_message_set_status(msg, status, NULL);
     if (body)
         soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, body,
                                          strlen(body));
-    else /* libsoup 3.2 always closes the connection after a 204 (it strips the length
-          * and then takes the reply as EOF-terminated): say so, so clients reconnect
-          * instead of finding a dead connection. Replies with a body keep alive. */
-        soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                     "Connection", "close");
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                                 "close");
 }
 
 static void set_error(SoupServerMessage *msg, unsigned status, const char *message)
@@ -127,8 +129,6 @@ static void early_handler(SoupServer *soup, SoupServerMessage *msg, const char *
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
     if (soup_message_headers_get_encoding(h) == SOUP_ENCODING_CONTENT_LENGTH &&
         soup_message_headers_get_content_length(h) > API_BODY_LIMIT) {
-        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
-                                     "close");
         set_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "request body too large");
         return;
     }
@@ -207,8 +207,6 @@ static void handler(SoupServer *soup, SoupServerMessage *msg, const char *path, 
     if (!r || !c)
         return;
     if (c->too_big) {
-        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
-                                     "close");
         set_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "request body too large");
         return;
     }
