@@ -39,6 +39,7 @@ static int kvmx_vm_create(Accel *a, AccelVm **out)
     vm->accel = k;
     vm->fd = fd;
     vm->gic_fd = vm->its_fd = -1;
+    kvm_dirty_ring_enable(vm);
     *out = (AccelVm *)vm;
     return 0;
 }
@@ -53,6 +54,7 @@ static void kvmx_vm_destroy(AccelVm *v)
     if (vm->gic_fd >= 0)
         close(vm->gic_fd);
     close(vm->fd);
+    kvm_dirty_ring_free(vm);
     g_free(vm);
 }
 
@@ -87,11 +89,16 @@ static int kvmx_vm_set_memslot(AccelVm *v, uint32_t slot, uint64_t gpa, uint64_t
         .flags = ((flags & ACCEL_MEM_READONLY) ? KVM_MEM_READONLY : 0) |
                  ((flags & ACCEL_MEM_LOG_DIRTY) ? KVM_MEM_LOG_DIRTY_PAGES : 0),
     };
-    return kvm_ioctl(to_vm(v)->fd, KVM_SET_USER_MEMORY_REGION, &r);
+    int e = kvm_ioctl(to_vm(v)->fd, KVM_SET_USER_MEMORY_REGION, &r);
+    if (e == 0)
+        kvm_dirty_ring_slot_set(to_vm(v), slot, size, flags & ACCEL_MEM_LOG_DIRTY);
+    return e;
 }
 
 static int kvmx_vm_get_dirty_log(AccelVm *v, uint32_t slot, uint64_t *bitmap)
 {
+    if (to_vm(v)->ring) /* KVM refuses KVM_GET_DIRTY_LOG with the ring on */
+        return kvm_dirty_ring_get_log(to_vm(v), slot, bitmap);
     struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
     return kvm_ioctl(to_vm(v)->fd, KVM_GET_DIRTY_LOG, &log);
 }
@@ -210,6 +217,13 @@ static int kvmx_vcpu_create(AccelVm *v, uint32_t id, AccelVcpu **out)
     c->fd = fd;
     c->id = id;
     c->run = run;
+    int e = kvm_dirty_ring_vcpu_add(c);
+    if (e < 0) {
+        munmap(run, vm->accel->run_size);
+        close(fd);
+        g_free(c);
+        return e;
+    }
     *out = (AccelVcpu *)c;
     return 0;
 }
@@ -219,6 +233,7 @@ static void kvmx_vcpu_destroy(AccelVcpu *v)
     KvmVcpu *c = to_vcpu(v);
     if (!c)
         return;
+    kvm_dirty_ring_vcpu_remove(c);
     munmap(c->run, c->vm->accel->run_size);
     close(c->fd);
     g_free(c);
@@ -287,7 +302,15 @@ static void fill_exit(KvmVcpu *c, AccelExit *e)
 static int kvmx_vcpu_run(AccelVcpu *v, AccelExit *e)
 {
     KvmVcpu *c = to_vcpu(v);
-    int r = kvm_ioctl(c->fd, KVM_RUN, NULL);
+    int r;
+    /* A full ring stops the vCPU until it is emptied: empty it here (KVM
+     * allows any thread to) and go back in; a kick still ends the loop. */
+    while ((r = kvm_ioctl(c->fd, KVM_RUN, NULL)) == 0 &&
+           c->run->exit_reason == KVM_EXIT_DIRTY_RING_FULL) {
+        r = kvm_dirty_ring_collect(c->vm);
+        if (r < 0)
+            return r;
+    }
     if (r == -EINTR || r == -EAGAIN) {
         memset(e, 0, sizeof(*e));
         e->reason = ACCEL_EXIT_INTR;

@@ -13,11 +13,14 @@ typedef struct KvmAccel {
     int max_memslots;
 } KvmAccel;
 
+typedef struct KvmDirtyRing KvmDirtyRing;
+
 typedef struct KvmVm {
     AccelVm base;
     KvmAccel *accel;
     int fd;
     int gic_fd, its_fd; /* arm64 in-kernel devices; -1: none */
+    KvmDirtyRing *ring; /* NULL: dirty pages come from KVM_GET_DIRTY_LOG */
 } KvmVm;
 
 typedef struct KvmVcpu {
@@ -26,6 +29,8 @@ typedef struct KvmVcpu {
     int fd;
     uint32_t id;
     struct kvm_run *run;
+    struct kvm_dirty_gfn *ring; /* this vCPU's dirty ring; NULL without one */
+    uint32_t ring_next;         /* next entry to harvest (free-running) */
 } KvmVcpu;
 
 /* An ioctl number per register/state block and its size (arch tables). */
@@ -45,6 +50,19 @@ typedef struct KvmCap {
 } KvmCap;
 /* Fails naming the first of caps that /dev/kvm lacks. */
 bool kvm_require_caps(KvmAccel *k, const KvmCap *caps, size_t n, GError **errp);
+
+/* The dirty ring (kvm_dirty_ring.c). enable() before any vCPU exists; it
+ * logs which dirty-page tracking the VM uses. The rest are no-ops (add: 0)
+ * without a ring; collect() and get_log() need one. */
+void kvm_dirty_ring_enable(KvmVm *vm);
+void kvm_dirty_ring_free(KvmVm *vm);
+int kvm_dirty_ring_vcpu_add(KvmVcpu *c);
+void kvm_dirty_ring_vcpu_remove(KvmVcpu *c);
+void kvm_dirty_ring_slot_set(KvmVm *vm, uint32_t slot, uint64_t size, bool log_dirty);
+/* Harvest every vCPU's ring and reset them (also on a ring-full exit). */
+int kvm_dirty_ring_collect(KvmVm *vm);
+/* vm_get_dirty_log from the rings: copy and clear the slot's pages. */
+int kvm_dirty_ring_get_log(KvmVm *vm, uint32_t slot, uint64_t *bitmap);
 
 /* arch hooks */
 const KvmBlock *kvm_arch_reg_block(AccelRegBlock which);

@@ -1,7 +1,8 @@
 /* Live migration between two VMs in one process over a UNIX socket
  * (migration/migrate.c on the host's KVM): the counting guest
  * (guests/spin.S) keeps running during pre-copy, is moved, and counts on in
- * the destination with no step repeated or lost. A destination that closes
+ * the destination with no step repeated or lost; a second one also writes
+ * memory, which shows a page the dirty tracking missed. A destination that closes
  * mid-stream (during pre-copy, and after the source paused) leaves the
  * source running. */
 #include "arch/arch.h"
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 extern const uint8_t guest_count[], guest_count_end[];
+extern const uint8_t guest_count_mem[], guest_count_mem_end[];
 
 static TinyVm *counting_vm(void)
 {
@@ -36,12 +38,15 @@ typedef struct Dest {
     MigrationStats stats;
     uint32_t close_after; /* fake destination: close after this message type */
     gint stalled;         /* fake destination: stop reading after Config until cleared */
+    const uint8_t *image, *image_end; /* the guest the destination builds; NULL: guest_count */
 } Dest;
 
 static Vm *dst_build(void *opaque, const char *json, size_t len, GError **errp)
 {
     Dest *d = opaque;
-    d->tvm = counting_vm();
+    d->tvm = d->image ? tiny_vm_new(&(TinyVmOptions){ .image = d->image, .image_end = d->image_end,
+                                                      .mode = TINY_MODE_REAL })
+                      : counting_vm();
     d->built = true;
     if (!vm_start_paused(tiny_vm_vm(d->tvm), errp)) {
         tiny_vm_free(g_steal_pointer(&d->tvm));
@@ -99,17 +104,19 @@ typedef struct Dirtier {
     TinyVm *src;
 } Dirtier;
 
-START_TEST(migrate_counting_guest)
+/* Migrate a running guest built from image and check that it counts on in
+ * the destination with no step repeated or lost. */
+static void migrate_guest(const uint8_t *image, const uint8_t *image_end)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *tmp = g_dir_make_tmp("nimbus-native-mig-XXXXXX", NULL);
     g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", tmp);
 
-    TinyVm *src = counting_vm();
+    TinyVm *src = tiny_vm_new(&(TinyVmOptions){ .image = image, .image_end = image_end, .mode = TINY_MODE_REAL });
     tiny_vm_start(src);
     ck_assert(tiny_vm_wait_progress(src, 5000, 5000));
 
-    Dest d = { .control = evloop_new("dst-control") };
+    Dest d = { .control = evloop_new("dst-control"), .image = image, .image_end = image_end };
     d.listen_fd = migration_listen(url, &err);
     ck_assert_msg(d.listen_fd >= 0, "%s", err ? err->message : "");
     GThread *th = g_thread_new("mig-dst", dest_thread, &d);
@@ -132,6 +139,7 @@ START_TEST(migrate_counting_guest)
     ck_assert_msg(tiny_vm_wait_progress(d.tvm, 5000, 5000), "the migrated guest made %" G_GUINT64_FORMAT " steps",
                   tiny_vm_progress_writes(d.tvm));
     ck_assert(vm_pause(tiny_vm_vm(d.tvm), &err));
+    ck_assert_msg(tiny_vm_report_count(d.tvm) == 0, "the migrated guest found a page it wrote stale");
     uint64_t n = tiny_vm_progress_writes(d.tvm);
     ck_assert_msg(tiny_vm_progress_last(d.tvm) == at + n, "source stopped at %u; after %" G_GUINT64_FORMAT
                   " steps the destination is at %u", at, n, tiny_vm_progress_last(d.tvm));
@@ -139,6 +147,18 @@ START_TEST(migrate_counting_guest)
     evloop_free(d.control);
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
     ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(migrate_counting_guest)
+{
+    migrate_guest(guest_count, guest_count_end);
+}
+END_TEST
+
+/* Pages the guest writes during pre-copy arrive (the dirty ring or log). */
+START_TEST(migrate_memory_writing_guest)
+{
+    migrate_guest(guest_count_mem, guest_count_mem_end);
 }
 END_TEST
 
@@ -812,6 +832,7 @@ static Suite *migration_suite(void)
     TCase *tc = tcase_create("migration");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, migrate_counting_guest);
+    tcase_add_test(tc, migrate_memory_writing_guest);
     tcase_add_test(tc, destination_closes_during_precopy);
     tcase_add_test(tc, destination_closes_after_state);
     tcase_add_test(tc, destination_refuses_version);
