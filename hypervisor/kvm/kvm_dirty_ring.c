@@ -30,12 +30,14 @@ struct KvmDirtyRing {
     GHashTable *slots; /* slot id -> RingSlot *, for slots that log dirty pages */
 };
 
+#ifdef __x86_64__
 static void ring_slot_free(gpointer p)
 {
     RingSlot *s = p;
     g_free(s->bits);
     g_free(s);
 }
+#endif
 
 void kvm_dirty_ring_enable(KvmVm *vm)
 {
@@ -63,8 +65,10 @@ void kvm_dirty_ring_enable(KvmVm *vm)
                g_strerror(-r));
         return;
     }
-#endif
     g_info("KVM dirty-page tracking: dirty log (no KVM_CAP_DIRTY_LOG_RING)");
+#else
+    g_info("KVM dirty-page tracking: dirty log (the dirty ring is used on x86_64 only)");
+#endif
 }
 
 void kvm_dirty_ring_free(KvmVm *vm)
