@@ -428,3 +428,13 @@ bool state_load(const StateDesc *desc, void *obj, const uint8_t *buf, size_t len
     return load_record(&cx, desc, obj, body, version, NULL, 0, errp) &&
            run_post_load(&cx, desc, obj, version, NULL, errp);
 }
+
+bool state_invalid(GError **errp, const char *who, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(errp, STATE_ERROR, STATE_ERROR_INVALID, "%s: %s", who, msg);
+    return false;
+}

@@ -261,6 +261,10 @@ void state_save(const StateDesc *desc, const void *obj, GByteArray *out);
  * STATE_ERROR naming the description and field path on failure. */
 bool state_load(const StateDesc *desc, void *obj, const uint8_t *buf, size_t len, GError **errp);
 
+/* Refuse a loaded value: set STATE_ERROR_INVALID with "<who>: <message>" and
+ * return false (for post_load hooks and machine-state loaders). */
+bool state_invalid(GError **errp, const char *who, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
 /* Human-readable JSON of obj as desc sees it ({"name", "version", "fields",
  * "sections"}); g_free() the result. */
 char *state_dump_json(const StateDesc *desc, const void *obj);

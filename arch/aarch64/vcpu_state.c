@@ -24,27 +24,16 @@ _Static_assert(ARM_MP_STATE_STOPPED == KVM_MP_STATE_STOPPED &&
 
 /* ---- description ----------------------------------------------------------- */
 
-static bool invalid(GError **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool invalid(GError **errp, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(errp, STATE_ERROR, STATE_ERROR_INVALID, "arm64-vcpu: %s", msg);
-    return false;
-}
-
 static bool reg_post_load(void *obj, unsigned version, GError **errp)
 {
     const ArmRegEntry *e = obj;
     if ((e->id & ARM_ONE_REG_ARCH_MASK) != ARM_ONE_REG_ARCH_ARM64)
-        return invalid(errp, "register id %#" G_GINT64_MODIFIER "x is not an arm64 one", e->id);
+        return state_invalid(errp, "arm64-vcpu", "register id %#" G_GINT64_MODIFIER "x is not an arm64 one", e->id);
     uint32_t size = arm_one_reg_size(e->id);
     if (size > ARM_VCPU_REG_BYTES_MAX)
-        return invalid(errp, "register %#" G_GINT64_MODIFIER "x: %u bytes", e->id, size);
+        return state_invalid(errp, "arm64-vcpu", "register %#" G_GINT64_MODIFIER "x: %u bytes", e->id, size);
     if (size <= 8 && (e->hi || (size < 8 && e->lo >> (size * 8))))
-        return invalid(errp, "register %#" G_GINT64_MODIFIER "x: value wider than %u bytes", e->id,
+        return state_invalid(errp, "arm64-vcpu", "register %#" G_GINT64_MODIFIER "x: value wider than %u bytes", e->id,
                        size);
     return true;
 }
@@ -105,19 +94,19 @@ static bool vcpu_post_load(void *obj, unsigned version, GError **errp)
     case ARM_MP_STATE_SUSPENDED:
         break;
     default:
-        return invalid(errp, "mp_state %u is not an arm64 MP state", s->mp_state);
+        return state_invalid(errp, "arm64-vcpu", "mp_state %u is not an arm64 MP state", s->mp_state);
     }
     for (unsigned i = 0; i < EVENTS_FLAGS_END; i++)
         if (s->events[i] > 1)
-            return invalid(errp, "events: flag byte %u is %u", i, s->events[i]);
+            return state_invalid(errp, "arm64-vcpu", "events: flag byte %u is %u", i, s->events[i]);
     for (unsigned i = EVENTS_FLAGS_END; i < ARM_VCPU_EVENTS_SIZE; i++)
         if (s->events[i] && (i < EVENTS_PAD_END || i >= EVENTS_ESR_END))
-            return invalid(errp, "events: reserved byte %u is not 0", i);
+            return state_invalid(errp, "arm64-vcpu", "events: reserved byte %u is not 0", i);
     /* Each id once: a duplicate would make the restore order matter. */
     g_autoptr(GHashTable) seen = g_hash_table_new(g_int64_hash, g_int64_equal);
     for (uint32_t i = 0; i < s->n_regs; i++)
         if (!g_hash_table_add(seen, (gpointer)&s->regs[i].id))
-            return invalid(errp, "register %#" G_GINT64_MODIFIER "x appears twice", s->regs[i].id);
+            return state_invalid(errp, "arm64-vcpu", "register %#" G_GINT64_MODIFIER "x appears twice", s->regs[i].id);
     return true;
 }
 

@@ -33,17 +33,6 @@ const StateDesc x86_msr_entry_desc = {
     .fields = msr_entry_fields,
 };
 
-static bool invalid(GError **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool invalid(GError **errp, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(errp, STATE_ERROR, STATE_ERROR_INVALID, "x86-vcpu: %s", msg);
-    return false;
-}
-
 static bool mp_state_valid(uint32_t mp)
 {
     switch (mp) {
@@ -73,25 +62,25 @@ static bool vcpu_post_load(void *obj, unsigned version, GError **errp)
     for (size_t i = 0; i < G_N_ELEMENTS(sr->interrupt_bitmap); i++)
         pending += (unsigned)__builtin_popcountll(sr->interrupt_bitmap[i]);
     if (pending > 1)
-        return invalid(errp, "sregs: %u pending interrupts (at most one can be)", pending);
+        return state_invalid(errp, "x86-vcpu", "sregs: %u pending interrupts (at most one can be)", pending);
     if (!mp_state_valid(s->kmp_state.mp_state))
-        return invalid(errp, "mp_state %u is not an x86 MP state", s->kmp_state.mp_state);
+        return state_invalid(errp, "x86-vcpu", "mp_state %u is not an x86 MP state", s->kmp_state.mp_state);
     if (s->kxcrs.nr_xcrs > KVM_MAX_XCRS || s->kxcrs.flags)
-        return invalid(errp, "xcrs: %u entries, flags %#x", s->kxcrs.nr_xcrs, s->kxcrs.flags);
+        return state_invalid(errp, "x86-vcpu", "xcrs: %u entries, flags %#x", s->kxcrs.nr_xcrs, s->kxcrs.flags);
     const struct kvm_vcpu_events *ev = &s->kevents;
     if (ev->flags & ~EVENTS_VALID_FLAGS)
-        return invalid(errp, "events: unknown flags %#x", ev->flags);
+        return state_invalid(errp, "x86-vcpu", "events: unknown flags %#x", ev->flags);
     if (ev->exception.injected > 1 || ev->exception.pending > 1 || ev->exception.has_error_code > 1 ||
         ev->interrupt.injected > 1 || ev->interrupt.soft > 1 || ev->nmi.injected > 1 ||
         ev->nmi.pending > 1 || ev->nmi.masked > 1)
-        return invalid(errp, "events: a flag field is neither 0 nor 1");
+        return state_invalid(errp, "x86-vcpu", "events: a flag field is neither 0 nor 1");
     if (s->kdebugregs.flags)
-        return invalid(errp, "debugregs: flags %#llx", (unsigned long long)s->kdebugregs.flags);
+        return state_invalid(errp, "x86-vcpu", "debugregs: flags %#llx", (unsigned long long)s->kdebugregs.flags);
     /* Each index once: a duplicate would make the restore order matter. */
     g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
     for (uint32_t i = 0; i < s->n_msrs; i++) {
         if (!g_hash_table_add(seen, GUINT_TO_POINTER(s->msrs[i].index + 1u)))
-            return invalid(errp, "MSR %#x appears twice", s->msrs[i].index);
+            return state_invalid(errp, "x86-vcpu", "MSR %#x appears twice", s->msrs[i].index);
     }
     return true;
 }

@@ -12,17 +12,6 @@
 
 /* ---- description ----------------------------------------------------------- */
 
-static bool invalid(GError **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool invalid(GError **errp, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(errp, STATE_ERROR, STATE_ERROR_INVALID, "x86-vm: %s", msg);
-    return false;
-}
-
 static bool pic_valid(const struct kvm_pic_state *p)
 {
     return p->priority_add <= 7 && p->read_reg_select <= 1 && p->poll <= 1 &&
@@ -34,12 +23,12 @@ static bool irqchip_valid(const struct kvm_irqchip *c, uint32_t chip_id, const c
                           GError **errp)
 {
     if (c->chip_id != chip_id || c->pad)
-        return invalid(errp, "%s: chip id %u", name, c->chip_id);
+        return state_invalid(errp, "x86-vm", "%s: chip id %u", name, c->chip_id);
     if (chip_id == KVM_IRQCHIP_IOAPIC) {
         if (c->chip.ioapic.ioregsel > 0xff)
-            return invalid(errp, "%s: register select %#x", name, c->chip.ioapic.ioregsel);
+            return state_invalid(errp, "x86-vm", "%s: register select %#x", name, c->chip.ioapic.ioregsel);
     } else if (!pic_valid(&c->chip.pic)) {
-        return invalid(errp, "%s: a register is out of range", name);
+        return state_invalid(errp, "x86-vm", "%s: a register is out of range", name);
     }
     return true;
 }
@@ -57,18 +46,18 @@ static bool vm_post_load(void *obj, unsigned version, GError **errp)
         !irqchip_valid(&s->kioapic, KVM_IRQCHIP_IOAPIC, "IOAPIC", errp))
         return false;
     if (s->kclock.flags & ~CLOCK_FLAGS)
-        return invalid(errp, "clock: unknown flags %#x", s->kclock.flags);
+        return state_invalid(errp, "x86-vm", "clock: unknown flags %#x", s->kclock.flags);
     if (!s->has_pit)
         return true;
     if (s->kpit.flags & ~(KVM_PIT_FLAGS_HPET_LEGACY | KVM_PIT_FLAGS_SPEAKER_DATA_ON))
-        return invalid(errp, "PIT: unknown flags %#x", s->kpit.flags);
+        return state_invalid(errp, "x86-vm", "PIT: unknown flags %#x", s->kpit.flags);
     for (unsigned i = 0; i < 3; i++) {
         const struct kvm_pit_channel_state *c = &s->kpit.channels[i];
         if (c->count > 0x10000 || c->count_latched > 4 || c->status_latched > 1 ||
             c->read_state > 4 || c->write_state > 4 || c->rw_mode > 3 ||
             (c->mode > 7 && c->mode != PIT_MODE_UNPROGRAMMED) ||
             c->bcd > 1 || c->gate > 1)
-            return invalid(errp, "PIT channel %u: a register is out of range", i);
+            return state_invalid(errp, "x86-vm", "PIT channel %u: a register is out of range", i);
     }
     return true;
 }
