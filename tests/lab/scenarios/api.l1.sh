@@ -87,6 +87,6 @@ while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1))
 wait "$pid"
 echo "NIMBUS-API-EXIT rc=$? socket_left=$([ -e "$sock" ] && echo yes || echo no)"
 echo "--- guest serial"
-cat "$serial"
+lab_cat "$serial"
 echo "--- nimbus log (last lines)"
 tail -n 30 /tmp/nimbus.log

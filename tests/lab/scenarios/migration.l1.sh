@@ -247,7 +247,7 @@ echo "NIMBUS-MIG-EXIT-C rc=$?"
 wait "$pid_g"
 echo "NIMBUS-MIG-EXIT-G rc=$?"
 echo "--- guest serial"
-cat "$serial"
+lab_cat "$serial"
 echo "--- nimbus A log (last lines)"
 tail -n 15 /tmp/nimbus-a.log
 echo "--- nimbus B log (last lines)"

@@ -76,9 +76,9 @@ while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1))
 wait "$pid"
 echo "NIMBUS-SNAP-EXIT rc=$?"
 echo "--- serial before the snapshot"
-cat /tmp/serial-before.txt
+lab_cat /tmp/serial-before.txt
 echo "--- serial after the restore"
-cat "$serial" 2>/dev/null
+lab_cat "$serial"
 echo "--- nimbus logs (last lines)"
 tail -n 20 /tmp/nimbus1.log
 tail -n 30 /tmp/nimbus2.log
