@@ -39,6 +39,15 @@ static void region_release(GuestMemory *m, MemRegion *r)
     g_free(r);
 }
 
+void memory_detach_accel(GuestMemory *m)
+{
+    if (!m)
+        return;
+    g_rw_lock_writer_lock(&m->lock);
+    m->avm = NULL;
+    g_rw_lock_writer_unlock(&m->lock);
+}
+
 void memory_free(GuestMemory *m)
 {
     if (!m)

@@ -41,6 +41,14 @@ typedef struct GuestMemory GuestMemory;
 /* avm may be NULL (unit tests): regions are then host memory only. */
 GuestMemory *memory_new(AccelVm *avm);
 void memory_free(GuestMemory *mem);
+/* The accelerator VM is about to be destroyed: its memslots go with it, so
+ * memory_free must not delete them one by one.  Deleting a slot makes the
+ * hypervisor unmap its second-stage tables page by page with a TLB
+ * invalidation each, and unmapping RAM a live VM still maps does the same
+ * through the MMU notifier; destroying the VM first frees the tables at
+ * once: tearing down a 512 MiB arm64 guest in the nested
+ * lab took 850 ms the other way round, 20-45 ms this way. */
+void memory_detach_accel(GuestMemory *mem);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GuestMemory, memory_free)
 
 /* Allocate `size` bytes of RAM at `gpa` and map them into the guest. */

@@ -119,6 +119,7 @@ void vm_free(Vm *vm)
 {
     if (!vm)
         return;
+    gint64 t0 = g_get_monotonic_time();
     for (guint i = 0; i < vm->vcpus->len; i++)
         vcpu_stop(vm->vcpus->pdata[i]);
     /* Devices go in reverse order (descending stage). */
@@ -135,12 +136,15 @@ void vm_free(Vm *vm)
     irq_router_free(vm->irq);
     addrspace_free(vm->pio);
     addrspace_free(vm->mmio);
-    memory_free(vm->memory);
     if (vm->stop_source) {
         g_source_destroy(vm->stop_source);
         g_source_unref(vm->stop_source);
     }
+    /* The VM before its RAM: see memory_detach_accel. */
+    memory_detach_accel(vm->memory);
     vm->avm->ops->vm_destroy(vm->avm);
+    memory_free(vm->memory);
+    g_debug("VM torn down in %.1f ms", (g_get_monotonic_time() - t0) / 1000.0);
     vm_config_free(vm->config);
     g_free(vm->stop_detail);
     g_mutex_clear(&vm->stop_lock);
