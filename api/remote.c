@@ -56,7 +56,7 @@ static const Command commands[] = {
     { "receive-migration", "PUT", "vm.receive-migration", ARG_RECEIVE_MIGRATION,
       "receive a migrating VM into this empty nimbus; waits until it runs" },
     { "cancel-migration", "PUT", "vm.cancel-migration", ARG_NONE,
-      "cancel the outgoing migration (the VM keeps running here)" },
+      "cancel the migration here (a source keeps its VM, a destination discards it)" },
     { "migration-progress", "GET", "vm.migration-progress", ARG_NONE,
       "show the progress of the current or last migration" },
 };
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
     else if (migration)
         print_migration(cmd->arg == ARG_SEND_MIGRATION, reply);
     else if (strcmp(cmd->endpoint, "vm.cancel-migration") == 0)
-        printf("cancel accepted: the migration stops and the VM keeps running here\n");
+        printf("cancel accepted: the migration stops (a source keeps running the VM)\n");
     else
         print_body(reply);
     return 0;

@@ -13,8 +13,9 @@ bool api_migration_send(Vmm *vmm, const char *url, bool local, unsigned downtime
                         GError **errp);
 /* Listen on url and receive a VM into this empty nimbus; reply as above. */
 bool api_migration_receive(Vmm *vmm, const char *url, ApiReply *reply, GError **errp);
-/* vm.cancel-migration: ask the outgoing migration to stop (the VM keeps
- * running here). STATE error when there is none or it is completing. */
+/* vm.cancel-migration: ask the migration here to stop (a source keeps
+ * running the VM, a destination discards it). STATE error when there is
+ * none or it is completing. */
 bool api_migration_cancel(Vmm *vmm, GError **errp);
 /* vm.migration-progress: fill reply (200) with the current or last
  * migration's progress; STATE error before the first migration. */

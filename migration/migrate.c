@@ -12,6 +12,7 @@
 #include "migration/state.h"
 #include "migration/stream.h"
 
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #define BATCH_BYTES (4u << 20)  /* Memory frame payload before it is sent */
 #define RUN_MAX (1u << 20)      /* longest entry */
 #define ABANDON_TIMEOUT_S 1     /* sending the Abandon of a failed migration */
+#define ABANDON_WAIT_MS 200     /* for the destination's Abandon after a failed send */
 #define CANCELLED_MESSAGE "the migration was cancelled on the source"
 
 static size_t bitmap_words(uint64_t size)
@@ -47,6 +49,11 @@ static bool check_cancel(Sender *s, GError **errp)
     return false;
 }
 
+static bool connect_cancelled(void *progress)
+{
+    return migration_progress_cancelled(progress);
+}
+
 /* Wait for the destination's Ack to the last step. */
 static bool expect_ack(int fd, const char *step, GError **errp)
 {
@@ -73,6 +80,26 @@ static void bytes_moved(void *opaque)
     migration_progress_io(opaque, true);
 }
 
+/* A send failed: a destination that gave up (a cancel there, a frame it
+ * refused) sent an Abandon before it closed the connection, and it waits
+ * unread while the source only sends (pre-copy). Its reason replaces the
+ * bare "broken pipe". */
+static void explain_send_failure(Sender *s, GError **errp)
+{
+    struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+    if (!errp || !*errp || poll(&pfd, 1, ABANDON_WAIT_MS) != 1 || !(pfd.revents & POLLIN))
+        return;
+    struct timeval brief = { .tv_sec = ABANDON_TIMEOUT_S };
+    setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &brief, sizeof brief);
+    uint32_t type, len;
+    g_autofree uint8_t *payload = NULL;
+    if (!mig_recv(s->fd, &type, &payload, &len, NULL) || type != MIG_MSG_ABANDON)
+        return;
+    g_clear_error(errp);
+    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the destination abandoned the migration: %.*s",
+                (int)MIN(len, MIG_REASON_MAX), payload ? (const char *)payload : "");
+}
+
 /* Every send and receive on the connection is watched (progress.h), so a
  * cancel can break off one that a stalled destination holds up. */
 static bool sender_send(Sender *s, MigMsgType type, const void *payload, size_t len, int pass, GError **errp)
@@ -81,6 +108,8 @@ static bool sender_send(Sender *s, MigMsgType type, const void *payload, size_t 
     migration_progress_io(s->progress, true);
     bool ok = mig_send_watched(s->fd, type, payload, len, pass, &w, errp);
     migration_progress_io(s->progress, false);
+    if (!ok && type != MIG_MSG_ABANDON)
+        explain_send_failure(s, errp);
     return ok;
 }
 
@@ -305,7 +334,8 @@ bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError 
 
     if (p->local && !local_check(p, errp))
         goto out;
-    s.fd = mig_connect(p->url, errp);
+    MigWait wait = { .cancelled = connect_cancelled, .opaque = progress, .cancel_message = CANCELLED_MESSAGE };
+    s.fd = mig_connect(p->url, &wait, errp);
     if (s.fd < 0)
         goto out;
     migration_progress_set_socket(progress, s.fd); /* a cancel may shut it down */
@@ -443,7 +473,7 @@ static gboolean cancel_unblock(gpointer opaque)
 {
     switch (migration_progress_unblock(opaque, MIGRATION_CANCEL_STALL_MS * 1000)) {
     case MIGRATION_UNBLOCK_SHUT:
-        g_message("migration: cancelled while the destination took no data for %u ms: connection shut down",
+        g_message("migration: cancelled while no data moved on the connection for %u ms: connection shut down",
                   MIGRATION_CANCEL_STALL_MS);
         return G_SOURCE_REMOVE;
     case MIGRATION_UNBLOCK_OVER:

@@ -69,8 +69,10 @@ typedef struct MigrationSendParams {
 
 bool migration_send(const MigrationSendParams *p, MigrationStats *stats, GError **errp);
 
-/* Cancel the outgoing migration p records (migration_progress_cancel): the
- * source stops before its next frame and sends the destination an Abandon.
+/* Cancel the migration p records (migration_progress_cancel), on either
+ * side: it stops before its next frame (or its wait for a connection,
+ * transport.h) and sends the peer an Abandon; a source keeps its VM, a
+ * destination discards the one it was receiving.
  * Until the migration is over a timer on loop watches it: stuck in a send
  * or receive with no byte moving for MIGRATION_CANCEL_STALL_MS (a peer
  * that stopped reading), its connection is shut down and it fails at once

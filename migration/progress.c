@@ -88,8 +88,7 @@ static bool over(const MigrationProgressInfo *i)
 bool migration_progress_cancel(MigrationProgress *p, GError **errp)
 {
     g_mutex_lock(&p->lock);
-    const char *why = !p->info.outgoing              ? "only the source can cancel a migration"
-                      : over(&p->info)               ? "the migration is over"
+    const char *why = over(&p->info)                 ? "the migration is over"
                       : p->cancel == CANCEL_COMMITTED ? "the migration is completing (the destination may run the VM)"
                                                       : NULL;
     if (!why)

@@ -9,14 +9,19 @@
  * last pre-copy round.
  *
  * Cancel is a race between two sides and the record settles it: the source
- * asks migration_progress_commit() before it sends Complete (after which the
- * destination may run the VM and turning back would run it twice). Whichever
+ * asks migration_progress_commit() before it sends Complete, the destination
+ * before it acknowledges Complete (after either the destination may run the
+ * VM, and turning back would run it twice or not at all). Either side may
+ * cancel its own migration: the source keeps its VM, the destination
+ * discards the half-received one; the other side gets an Abandon. Whichever
  * of cancel and commit comes first wins; the loser learns it from the
- * return value. A cancel takes effect before the source's next frame; one
+ * return value. A cancel takes effect before the next frame; a side
  * blocked in send() or recv() on a peer that stopped reading would wait for
  * the socket timeout, so migration_progress_unblock() shuts the registered
  * connection down once no byte has moved for a while (migration_cancel()
- * in migrate.h watches for that). Refcounted: the thread and the API hold a reference each. */
+ * in migrate.h watches for that), and one waiting to connect or for a
+ * source to connect stops within MIG_WAIT_SLICE_MS (transport.h).
+ * Refcounted: the thread and the API hold a reference each. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -59,12 +64,12 @@ void migration_progress_read(MigrationProgress *p, MigrationProgressInfo *out);
 void migration_progress_info_clear(MigrationProgressInfo *info);
 const char *migration_phase_name(MigrationPhase phase);
 
-/* Ask the migration to stop and the source VM to keep running. False (with
- * a STATE error) when it is not an outgoing migration in progress or it is
- * past the point of no return. */
+/* Ask the migration to stop: the source VM keeps running, the destination
+ * has no VM. False (with a STATE error) when it is over or past the point
+ * of no return. */
 bool migration_progress_cancel(MigrationProgress *p, GError **errp);
 bool migration_progress_cancelled(MigrationProgress *p);
-/* After a cancel, from another thread: if the source has been inside a
+/* After a cancel, from another thread: if the migrating thread has been inside a
  * send or receive on its connection with no byte moving for stall_us (a
  * peer that stopped reading or answering), shut the connection down so
  * that the call fails now; the destination then sees the stream end
@@ -82,7 +87,8 @@ MigrationUnblock migration_progress_unblock(MigrationProgress *p, gint64 stall_u
  * and each time bytes move, busy=false after. */
 void migration_progress_set_socket(MigrationProgress *p, int fd);
 void migration_progress_io(MigrationProgress *p, bool busy);
-/* The migrating thread, just before Complete: false if cancel came first;
+/* The migrating thread, just before Complete (source) or its Ack
+ * (destination): false if cancel came first;
  * after true, cancel refuses. */
 bool migration_progress_commit(MigrationProgress *p);
 

@@ -6,10 +6,8 @@
 #include "migration/state.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 static bool bad(GError **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -349,118 +347,4 @@ bool mig_state_parse(const uint8_t *p, size_t len, const uint8_t **machine, size
     *devices = p + 16 + m;
     *devices_len = (size_t)d;
     return true;
-}
-
-/* ---- sockets -------------------------------------------------------------- */
-
-typedef struct MigAddr {
-    bool is_unix;
-    char *path;
-    char *host, *port;
-} MigAddr;
-
-static void addr_clear(MigAddr *a)
-{
-    g_free(a->path);
-    g_free(a->host);
-    g_free(a->port);
-}
-
-static bool parse_url(const char *url, MigAddr *a, GError **errp)
-{
-    memset(a, 0, sizeof *a);
-    if (url && g_str_has_prefix(url, "unix:")) {
-        const char *p = url + 5;
-        if (!*p || strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-            goto bad_url;
-        a->is_unix = true;
-        a->path = g_strdup(p);
-        return true;
-    }
-    if (url && g_str_has_prefix(url, "tcp:")) {
-        const char *hp = url + 4;
-        const char *colon = strrchr(hp, ':');
-        if (!colon || colon == hp || !colon[1])
-            goto bad_url;
-        a->host = g_strndup(hp, (gsize)(colon - hp));
-        if (a->host[0] == '[' && a->host[strlen(a->host) - 1] == ']') {
-            char *h = g_strndup(a->host + 1, strlen(a->host) - 2);
-            g_free(a->host);
-            a->host = h;
-        }
-        a->port = g_strdup(colon + 1);
-        return true;
-    }
-bad_url:
-    g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID,
-                "migration URL '%s' must be unix:PATH or tcp:HOST:PORT", url ? url : "");
-    return false;
-}
-
-static int open_socket(const char *url, bool listening, GError **errp)
-{
-    MigAddr a;
-    if (!parse_url(url, &a, errp))
-        return -1;
-    int fd = -1, err = 0;
-    if (a.is_unix) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        strcpy(sa.sun_path, a.path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0) {
-            if (listening)
-                unlink(a.path); /* a stale socket from an earlier run */
-            int r = listening ? bind(fd, (struct sockaddr *)&sa, sizeof sa) : connect(fd, (struct sockaddr *)&sa, sizeof sa);
-            if (r < 0 || (listening && listen(fd, 1) < 0)) {
-                err = errno;
-                close(fd);
-                fd = -1;
-            }
-        } else {
-            err = errno;
-        }
-    } else {
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = listening ? AI_PASSIVE : 0 };
-        struct addrinfo *res = NULL;
-        int gr = getaddrinfo(a.host, a.port, &hints, &res);
-        if (gr != 0) {
-            g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_INVALID, "migration: cannot resolve '%s': %s", url,
-                        gai_strerror(gr));
-            addr_clear(&a);
-            return -1;
-        }
-        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-            fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-            if (fd < 0) {
-                err = errno;
-                continue;
-            }
-            int one = 1;
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-            int r = listening ? bind(fd, ai->ai_addr, ai->ai_addrlen) : connect(fd, ai->ai_addr, ai->ai_addrlen);
-            if (r < 0 || (listening && listen(fd, 1) < 0)) {
-                err = errno;
-                close(fd);
-                fd = -1;
-            }
-        }
-        freeaddrinfo(res);
-    }
-    addr_clear(&a);
-    if (fd < 0) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "migration: cannot %s %s: %s",
-                    listening ? "listen on" : "connect to", url, g_strerror(err ? err : EINVAL));
-        return -1;
-    }
-    return fd;
-}
-
-int mig_connect(const char *url, GError **errp)
-{
-    return open_socket(url, false, errp);
-}
-
-int mig_listen(const char *url, GError **errp)
-{
-    return open_socket(url, true, errp);
 }

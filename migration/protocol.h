@@ -33,6 +33,7 @@
  * every field. */
 #pragma once
 #include "migration/stream.h"
+#include "migration/transport.h"
 
 #include <glib.h>
 #include <stdbool.h>
@@ -126,6 +127,3 @@ void mig_memory_finish(GByteArray *out);
 bool mig_state_parse(const uint8_t *p, size_t len, const uint8_t **machine, size_t *machine_len,
                      const uint8_t **devices, size_t *devices_len, GError **errp);
 
-/* Connect to / listen on "unix:PATH" or "tcp:HOST:PORT". */
-int mig_connect(const char *url, GError **errp);
-int mig_listen(const char *url, GError **errp);

@@ -19,9 +19,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define CANCELLED_MESSAGE "the migration was cancelled on the destination"
+
 int migration_listen(const char *url, GError **errp)
 {
     return mig_listen(url, errp);
+}
+
+static bool cancelled(void *progress)
+{
+    return migration_progress_cancelled(progress);
+}
+
+/* Checked around every frame received: a cancel takes effect within one
+ * frame, and nothing is built or loaded after it. */
+static bool check_cancel(MigrationProgress *progress, GError **errp)
+{
+    if (!migration_progress_cancelled(progress))
+        return true;
+    g_set_error_literal(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, CANCELLED_MESSAGE);
+    return false;
 }
 
 typedef struct Receiver {
@@ -192,17 +209,15 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
     memset(stats, 0, sizeof *stats);
     g_autoptr(MigrationProgress) progress =
         progress_in ? migration_progress_ref(progress_in) : migration_progress_new(false);
-    int fd;
-    do
-        fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    int e = errno;
+    MigWait wait = { .cancelled = cancelled, .opaque = progress, .cancel_message = CANCELLED_MESSAGE };
+    int fd = mig_accept(listen_fd, &wait, errp);
     close(listen_fd);
     if (fd < 0) {
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "migration: cannot accept: %s", g_strerror(e));
         migration_progress_finish(progress, false, errp ? *errp : NULL, 0);
         return false;
     }
+    /* A cancel breaks off a receive no byte arrives for (migration_cancel). */
+    migration_progress_set_socket(progress, fd);
     gint64 t0 = g_get_monotonic_time();
     struct timeval tv = { .tv_sec = MIGRATION_RECV_TIMEOUT_S };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -219,7 +234,12 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
         uint32_t type, len;
         g_autofree uint8_t *p = NULL;
         AUTO_FD int passed = -1;
-        if (!mig_recv_fd(fd, &type, &p, &len, &passed, errp))
+        if (!check_cancel(progress, errp))
+            goto out;
+        migration_progress_io(progress, true);
+        bool got = mig_recv_fd(fd, &type, &p, &len, &passed, errp);
+        migration_progress_io(progress, false);
+        if (!got || !check_cancel(progress, errp))
             goto out;
         if (type == MIG_MSG_ABANDON) {
             abandoned_by_peer = true;
@@ -295,7 +315,11 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
                 goto out;
             }
             /* Ack first: the source stops its VM only then; if the Ack
-             * cannot be sent, this VM never runs. */
+             * cannot be sent, this VM never runs. No cancel after this. */
+            if (!migration_progress_commit(progress)) {
+                check_cancel(progress, errp);
+                goto out;
+            }
             if (!mig_send(fd, MIG_MSG_ACK, NULL, 0, errp))
                 goto out;
             if (!recv_call(control, do_commit, &r, errp)) {
@@ -309,6 +333,13 @@ bool migration_receive(int listen_fd, const MachineOps *machine, EventLoop *cont
     }
     ok = true;
 out:
+    if (!ok && !abandoned_by_peer && migration_progress_cancelled(progress) && errp && *errp &&
+        strcmp((*errp)->message, CANCELLED_MESSAGE) != 0) {
+        /* A cancel that shut the connection down: say so, not EPIPE. */
+        g_clear_error(errp);
+        check_cancel(progress, errp);
+    }
+    migration_progress_set_socket(progress, -1); /* no shutdown after this */
     if (!ok) {
         if (!abandoned_by_peer && errp && *errp)
             mig_send(fd, MIG_MSG_ABANDON, (*errp)->message, MIN(strlen((*errp)->message), MIG_REASON_MAX), NULL);

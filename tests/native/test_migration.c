@@ -213,7 +213,7 @@ START_TEST(destination_refuses_version)
     d.listen_fd = migration_listen(url, &err);
     ck_assert(d.listen_fd >= 0);
     GThread *th = g_thread_new("mig-dst", dest_thread, &d);
-    int fd = mig_connect(url, &err);
+    int fd = mig_connect(url, NULL, &err);
     ck_assert(fd >= 0);
     uint8_t start[MIG_START_LEN];
     mig_start_encode(start, 1);
@@ -570,7 +570,7 @@ static gpointer throttle_thread(gpointer opaque)
     Throttle *t = opaque;
     int src = accept(t->listen_fd, NULL, NULL);
     close(t->listen_fd);
-    int dst = mig_connect(t->to, NULL);
+    int dst = mig_connect(t->to, NULL, NULL);
     ck_assert(src >= 0 && dst >= 0);
     for (;;) {
         struct pollfd p[2] = { { .fd = src, .events = POLLIN }, { .fd = dst, .events = POLLIN } };

@@ -62,6 +62,9 @@ expect_step cancel 0 'cancel accepted'
 after_failure cancel 'cancelled on the source' 'the source abandoned the migration: the migration was cancelled on the source'
 expect_step progress-a-after-cancel 0 '"phase" *: *"cancelled"'
 expect_step cancel-again 1 'cannot cancel: the migration is over'
+expect_step cancel-f 0 'cancel accepted'
+after_failure dest-cancel 'abandoned the migration.*: the migration was cancelled on the destination' \
+    'the migration was cancelled on the destination'
 expect_step shutdown-f 0
 grep -q "NIMBUS-MIG-EXIT-F rc=0" <<<"$LAB_TEXT" && pass "the failure destination nimbus exited 0" ||
     fail "failure destination nimbus exit: $(grep -o 'NIMBUS-MIG-EXIT-F.*' <<<"$LAB_TEXT" || echo none)"

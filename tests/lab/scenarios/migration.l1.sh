@@ -1,7 +1,8 @@
 #!/bin/sh
 # migration (L1 side): nimbus A runs the counting guest; failures first
 # (destination killed, unsatisfiable config, connection cut, corrupt
-# stream, version mismatch, cancel from the source); then nimbus B, empty,
+# stream, version mismatch, cancel from the source, cancel from the
+# destination); then nimbus B, empty,
 # receives on a UNIX socket; A sends (pre-copy with dirty logging, final
 # pause + state); then B sends it on to nimbus C over TCP, and C to G with
 # local=on (memory fds). The guest must
@@ -188,10 +189,20 @@ cat /tmp/send-cancel.out
 after_failure cancel
 step progress-a-after-cancel "$sock_a" migration-progress
 step cancel-again "$sock_a" cancel-migration
+# Cancel on the destination during pre-copy: F discards what it got and
+# tells A why; A keeps running the guest.
+receive_f dest-cancel
+(step send-dest-cancel "$sock_a" send-migration --downtime-ms 1 "unix:$mig_f" >/tmp/send-dest-cancel.out) &
+send_job=$!
+wait_progress "$sock_f" precopy
+step cancel-f "$sock_f" cancel-migration
+wait "$send_job"
+cat /tmp/send-dest-cancel.out
+after_failure dest-cancel
 step shutdown-f "$sock_f" shutdown-vmm
 wait "$pid_f"
 echo "NIMBUS-MIG-EXIT-F rc=$?"
-# Dozens of API calls and seven failed migrations later A holds no more
+# Dozens of API calls and eight failed migrations later A holds no more
 # fds than before (a leaked connection per call ran it out of fds).
 echo "NIMBUS-MIG-FDS-A $fds_a_start -> $(fds_a)"
 before=$(counters)

@@ -47,12 +47,32 @@ START_TEST(test_commit_before_cancel)
 }
 END_TEST
 
+/* The destination may cancel too, until it acknowledges Complete. */
+START_TEST(test_cancel_incoming)
+{
+    g_autoptr(MigrationProgress) p = migration_progress_new(false);
+    g_autoptr(GError) err = NULL;
+    ck_assert(migration_progress_cancel(p, &err));
+    ck_assert(migration_progress_cancelled(p));
+    ck_assert(!migration_progress_commit(p));
+    GError *e = g_error_new_literal(NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the migration was cancelled on the destination");
+    migration_progress_finish(p, false, e, 0);
+    g_error_free(e);
+    MigrationProgressInfo i;
+    migration_progress_read(p, &i);
+    ck_assert_int_eq(i.phase, MIGRATION_PHASE_CANCELLED);
+    ck_assert(!i.outgoing);
+    migration_progress_info_clear(&i);
+}
+END_TEST
+
 START_TEST(test_cancel_refused)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(MigrationProgress) in = migration_progress_new(false);
+    ck_assert(migration_progress_commit(in)); /* the destination acknowledged Complete */
     ck_assert(!migration_progress_cancel(in, &err));
-    ck_assert_msg(strstr(err->message, "only the source"), "%s", err->message);
+    ck_assert_msg(strstr(err->message, "completing"), "%s", err->message);
     g_clear_error(&err);
     g_autoptr(MigrationProgress) failed = migration_progress_new(true);
     migration_progress_finish(failed, false, NULL, 0);
@@ -113,6 +133,7 @@ static Suite *progress_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_cancel_before_commit);
     tcase_add_test(tc, test_commit_before_cancel);
+    tcase_add_test(tc, test_cancel_incoming);
     tcase_add_test(tc, test_cancel_refused);
     tcase_add_test(tc, test_counters_and_rate);
     suite_add_tcase(s, tc);

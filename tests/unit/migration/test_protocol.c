@@ -5,7 +5,10 @@
 #include "migration/protocol.h"
 #include "migration/stream.h"
 #include "support/check_main.h"
+#include "support/tcp_blackhole.h"
 
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -185,11 +188,77 @@ END_TEST
 START_TEST(test_urls)
 {
     g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL;
-    ck_assert_int_lt(mig_connect("file:///x", &e1), 0);
+    ck_assert_int_lt(mig_connect("file:///x", NULL, &e1), 0);
     ck_assert(strstr(e1->message, "unix:PATH"));
-    ck_assert_int_lt(mig_connect("tcp:nohostport", &e2), 0);
-    ck_assert_int_lt(mig_connect("unix:/nonexistent/nimbus-mig.sock", &e3), 0);
+    ck_assert_int_lt(mig_connect("tcp:nohostport", NULL, &e2), 0);
+    ck_assert_int_lt(mig_connect("unix:/nonexistent/nimbus-mig.sock", NULL, &e3), 0);
     ck_assert(strstr(e3->message, "cannot connect"));
+}
+END_TEST
+
+/* A destination that never answers (SYNs dropped): the connect gives up
+ * at its time limit with an error that says so, and a cancel ends it
+ * within a wait slice. */
+static bool cancel_after_200ms(void *opaque)
+{
+    return g_get_monotonic_time() - *(gint64 *)opaque >= 200000;
+}
+
+START_TEST(test_connect_waits)
+{
+    TcpBlackhole b;
+    tcp_blackhole_open(&b);
+    g_autoptr(GError) e1 = NULL, e2 = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    MigWait limit = { .timeout_ms = 300 };
+    ck_assert_int_lt(mig_connect(b.url, &limit, &e1), 0);
+    double ms = (double)(g_get_monotonic_time() - t0) / 1000;
+    ck_assert_msg(strstr(e1->message, "no answer within 300 ms") && strstr(e1->message, b.url), "%s", e1->message);
+    ck_assert_msg(ms >= 290 && ms < 1500, "timed out after %.0f ms", ms);
+
+    t0 = g_get_monotonic_time();
+    MigWait cancel = { .cancelled = cancel_after_200ms, .opaque = &t0, .cancel_message = "stop it" };
+    ck_assert_int_lt(mig_connect(b.url, &cancel, &e2), 0);
+    ms = (double)(g_get_monotonic_time() - t0) / 1000;
+    ck_assert_str_eq(e2->message, "stop it");
+    ck_assert_msg(ms >= 190 && ms < 200 + 2 * MIG_WAIT_SLICE_MS + 500, "cancelled after %.0f ms", ms);
+    tcp_blackhole_close(&b);
+}
+END_TEST
+
+/* Accept: a connection is taken (and blocks), a cancel or a time limit ends
+ * the wait, the listening socket stays open. */
+START_TEST(test_accept_waits)
+{
+    g_autofree char *dir = g_dir_make_tmp("nimbus-mig-XXXXXX", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s/l.sock", dir);
+    g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL;
+    int lfd = mig_listen(url, &e1);
+    ck_assert_int_ge(lfd, 0);
+    MigWait limit = { .timeout_ms = 200 };
+    ck_assert_int_lt(mig_accept(lfd, &limit, &e1), 0);
+    ck_assert_msg(strstr(e1->message, "no answer within 200 ms"), "%s", e1->message);
+    gint64 t0 = g_get_monotonic_time();
+    MigWait cancel = { .cancelled = cancel_after_200ms, .opaque = &t0, .cancel_message = "stop it" };
+    ck_assert_int_lt(mig_accept(lfd, &cancel, &e2), 0);
+    ck_assert_str_eq(e2->message, "stop it");
+
+    int c = mig_connect(url, NULL, &e3);
+    ck_assert_msg(c >= 0, "%s", e3 ? e3->message : "");
+    int a = mig_accept(lfd, &limit, &e3);
+    ck_assert_msg(a >= 0, "%s", e3 ? e3->message : "");
+    ck_assert_int_eq(fcntl(a, F_GETFL) & O_NONBLOCK, 0);
+    ck_assert_int_eq(fcntl(c, F_GETFL) & O_NONBLOCK, 0);
+    ck_assert(mig_send(c, MIG_MSG_ACK, NULL, 0, NULL));
+    uint32_t type, len;
+    g_autofree uint8_t *p = NULL;
+    ck_assert(mig_recv(a, &type, &p, &len, NULL));
+    ck_assert_uint_eq(type, MIG_MSG_ACK);
+    close(a);
+    close(c);
+    close(lfd);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -247,6 +316,8 @@ static Suite *protocol_suite(void)
     tcase_add_test(tc, test_memory);
     tcase_add_test(tc, test_state);
     tcase_add_test(tc, test_urls);
+    tcase_add_test(tc, test_connect_waits);
+    tcase_add_test(tc, test_accept_waits);
     suite_add_tcase(s, tc);
     return s;
 }
