@@ -126,11 +126,21 @@ static gpointer job_thread(gpointer opaque)
     return NULL;
 }
 
+/* The core cancels (a guest stop or a signal during the migration). */
+static void job_cancel(void *opaque, const char *why)
+{
+    MigJob *j = opaque;
+    g_autoptr(GError) err = NULL;
+    if (!migration_cancel(j->progress, vmm_loop(j->vmm), &err))
+        g_message("migration: %s: %s", why, err->message);
+}
+
 static bool start_job(MigJob *j, ApiReply *reply, GError **errp)
 {
     j->reply = reply;
     j->progress = migration_progress_new(j->outgoing);
     vmm_migration_set_record(j->vmm, migration_progress_ref(j->progress), (GDestroyNotify)migration_progress_unref);
+    vmm_migration_set_canceller(j->vmm, job_cancel, j);
     j->thread = g_thread_try_new("migration", job_thread, j, errp);
     if (!j->thread) {
         migration_progress_finish(j->progress, false, errp ? *errp : NULL, 0);

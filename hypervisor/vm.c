@@ -313,6 +313,14 @@ void vm_request_stop(Vm *vm, VmStopReason reason, const char *detail)
     g_mutex_unlock(&vm->stop_lock);
 }
 
+VmStopReason vm_stop_requested(Vm *vm)
+{
+    g_mutex_lock(&vm->stop_lock);
+    VmStopReason r = vm->stop_reason;
+    g_mutex_unlock(&vm->stop_lock);
+    return r;
+}
+
 EventLoop *vm_io_loop(Vm *vm, GError **errp)
 {
     if (!vm->io) {

@@ -61,6 +61,9 @@ VmState vm_state(Vm *vm);
 /* Thread-safe: record why the VM must stop and let the control thread act.
  * Only the first request counts. */
 void vm_request_stop(Vm *vm, VmStopReason reason, const char *detail);
+/* Thread-safe: the reason of the stop requested so far (VM_STOP_NONE if
+ * none), for a thread that works on a running VM (live migration). */
+VmStopReason vm_stop_requested(Vm *vm);
 
 /* Accessors for the machine builder and devices. */
 const VmConfig *vm_config(Vm *vm);

@@ -22,6 +22,12 @@ struct Vmm {
     bool acpi_shutdown;         /* vm.shutdown presses the power button first */
     GSource *shutdown_timer;    /* armed by such a vm.shutdown */
     bool migrating;             /* a live migration is in progress */
+    void (*migration_cancel)(void *opaque, const char *why);
+    void *migration_cancel_opaque;
+    /* Deferred until the migration ends (vmm_migration_end). */
+    VmStopReason deferred_stop;
+    char *deferred_stop_detail;
+    int deferred_signal;
     gpointer migration_record;  /* vmm_migration_set_record() */
     GDestroyNotify migration_record_destroy;
 };
@@ -44,6 +50,7 @@ void vmm_free(Vmm *vmm)
     for (unsigned i = 0; i < G_N_ELEMENTS(vmm->signal_sources); i++)
         evloop_remove(vmm->signal_sources[i]);
     vm_config_free(vmm->config);
+    g_free(vmm->deferred_stop_detail);
     accel_close(vmm->accel);
     evloop_free(vmm->loop);
     g_free(vmm);
@@ -328,9 +335,36 @@ bool vmm_migration_begin(Vmm *vmm, bool outgoing, GError **errp)
     return true;
 }
 
+void vmm_migration_set_canceller(Vmm *vmm, void (*cancel)(void *opaque, const char *why), void *opaque)
+{
+    vmm->migration_cancel = cancel;
+    vmm->migration_cancel_opaque = opaque;
+}
+
+/* A guest stop or a signal while migrating: it must not free the VM under
+ * the migrating thread, so the migration is cancelled and this waits. */
+static void cancel_migration_for(Vmm *vmm, const char *why)
+{
+    g_message("%s during the migration: cancelling it; handled when it has ended", why);
+    if (vmm->migration_cancel)
+        vmm->migration_cancel(vmm->migration_cancel_opaque, why);
+}
+
+static void hard_stop(Vmm *vmm, int signum);
+
 void vmm_migration_end(Vmm *vmm)
 {
     vmm->migrating = false;
+    vmm->migration_cancel = NULL;
+    int signum = vmm->deferred_signal;
+    VmStopReason reason = vmm->deferred_stop;
+    g_autofree char *detail = g_steal_pointer(&vmm->deferred_stop_detail);
+    vmm->deferred_signal = 0;
+    vmm->deferred_stop = VM_STOP_NONE;
+    if (signum)
+        hard_stop(vmm, signum);
+    else if (reason != VM_STOP_NONE && vmm->vm) /* else the VM went to the destination */
+        vm_stopped(vmm->vm, reason, detail, vmm);
 }
 
 bool vmm_migration_busy(Vmm *vmm)
@@ -427,6 +461,15 @@ static void vm_stopped(Vm *vm, VmStopReason reason, const char *detail, void *op
 {
     Vmm *vmm = opaque;
     g_assert(vm == vmm->vm);
+    if (vmm->migrating) {
+        if (vmm->deferred_stop == VM_STOP_NONE) {
+            vmm->deferred_stop = reason;
+            vmm->deferred_stop_detail = g_strdup(detail);
+        }
+        g_autofree char *why = g_strdup_printf("guest %s (%s)", vm_stop_reason_name(reason), detail);
+        cancel_migration_for(vmm, why);
+        return;
+    }
     switch (reason) {
     case VM_STOP_RESET:
         g_info("guest reset (%s)", detail);
@@ -461,6 +504,12 @@ static void vm_stopped(Vm *vm, VmStopReason reason, const char *detail, void *op
 
 static void hard_stop(Vmm *vmm, int signum)
 {
+    if (vmm->migrating) {
+        vmm->deferred_signal = signum;
+        g_autofree char *why = g_strdup_printf("signal %d (%s)", signum, g_strsignal(signum));
+        cancel_migration_for(vmm, why);
+        return;
+    }
     if (vmm->vm)
         vm_shutdown(vmm->vm, NULL); /* logs the vCPUs' state at debug level */
     vm_free(g_steal_pointer(&vmm->vm));

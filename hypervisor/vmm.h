@@ -95,11 +95,20 @@ bool vmm_vm_restore(Vmm *vmm, const char *url, bool prefault, bool resume, GErro
  * While a migration is in progress (vmm_migration_begin .. _end) every
  * lifecycle call that needs the VM (pause, resume, shutdown, reboot,
  * snapshot, power button, delete, create, restore) fails with STATE.
- * KNOWN GAP: a guest-initiated reset/power-off during an outgoing
- * migration still tears the VM down under the sending thread. */
+ * What the guest or the host does meanwhile waits for the migration to end:
+ * a guest reset, power-off or crash during an outgoing migration, and a
+ * signal that stops nimbus, cancel the migration (the migrating thread also
+ * stops at its next frame once the VM has a stop request,
+ * vm_stop_requested) and take effect when vmm_migration_end() runs; the
+ * migrating thread never sees its VM freed. */
 const MachineOps *vmm_machine(Vmm *vmm);
 /* outgoing: the VM must be Running; incoming: no VM may be created. */
 bool vmm_migration_begin(Vmm *vmm, bool outgoing, GError **errp);
+/* How the core cancels the migration in progress (a guest stop, a signal);
+ * set by whoever drives it, after begin. */
+void vmm_migration_set_canceller(Vmm *vmm, void (*cancel)(void *opaque, const char *why), void *opaque);
+/* Control thread, once the migrating thread has finished: a deferred guest
+ * stop or signal takes effect now. */
 void vmm_migration_end(Vmm *vmm);
 bool vmm_migration_busy(Vmm *vmm);
 /* Incoming, control thread: create the configuration, build the VM and start

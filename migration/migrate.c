@@ -43,6 +43,14 @@ typedef struct Sender {
  * within one batch. */
 static bool check_cancel(Sender *s, GError **errp)
 {
+    /* A guest that reset or powered off must not be sent on in that
+     * state: the reset happens here once the migration has failed. */
+    VmStopReason stop = vm_stop_requested(s->p->vm);
+    if (stop != VM_STOP_NONE) {
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, "the guest stopped during the migration (%s)",
+                    vm_stop_reason_name(stop));
+        return false;
+    }
     if (!migration_progress_cancelled(s->progress))
         return true;
     g_set_error_literal(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED, CANCELLED_MESSAGE);
@@ -429,9 +437,8 @@ stop_and_copy:
         goto out;
     ok = true;
 out:
-    if (!ok && migration_progress_cancelled(progress) && errp && *errp &&
-        strcmp((*errp)->message, CANCELLED_MESSAGE) != 0) {
-        /* A cancel that shut the connection down: say so, not EPIPE. */
+    if (!ok && errp && *errp && (migration_progress_cancelled(progress) || vm_stop_requested(p->vm))) {
+        /* A cancel that shut the connection down: say why, not EPIPE. */
         g_clear_error(errp);
         check_cancel(&s, errp);
     }
@@ -445,7 +452,7 @@ out:
         setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &brief, sizeof brief);
         sender_send(&s, MIG_MSG_ABANDON, why, MIN(strlen(why), MIG_REASON_MAX), -1, NULL);
     }
-    if (!ok && paused) {
+    if (!ok && paused && vm_stop_requested(p->vm) == VM_STOP_NONE) { /* else it stops anyway */
         GError *e = NULL;
         cc.pause = false;
         if (!on_control(p->control, do_pause_resume, &cc, &e)) {

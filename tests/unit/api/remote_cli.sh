@@ -2,7 +2,8 @@
 # nimbus-remote against a real `nimbus --api-socket` with no VM (no /dev/kvm
 # needed): ping, info without a VM, create with a missing kernel and with a
 # bad field (server message printed, exit 1), a live socket not clobbered,
-# shutdown-vmm ending nimbus and removing its socket, and fd=N.
+# shutdown-vmm ending nimbus and removing its socket, fd=N, and SIGTERM
+# during receive-migration.
 #
 #   remote_cli.sh NIMBUS NIMBUS_REMOTE
 set -u
@@ -141,6 +142,33 @@ wait "$pid"
 st=$?
 [ $st -eq 0 ] || fail "nimbus (fd=N) exit status: $st"
 pid=
+
+# SIGTERM while nimbus waits for an incoming migration: the migration is
+# cancelled first (its thread must not outlive the VMM), then nimbus ends
+# with 128 + 15 within a wait slice or two.
+sock=$tmp/sig.sock
+"$nimbus" --api-socket path="$sock" 2>"$tmp/sig.err" &
+pid=$!
+wait_socket "$sock" || fail "nimbus did not create $sock"
+timeout -k 2 10 "$remote" --api-socket "$sock" receive-migration --no-progress "unix:$tmp/sig-mig.sock" \
+  >"$tmp/sig-recv.out" 2>&1 &
+recv=$!
+wait_socket "$tmp/sig-mig.sock" || fail "receive-migration did not listen"
+kill -TERM "$pid"
+for _ in $(seq 40); do
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+if kill -0 "$pid" 2>/dev/null; then
+  fail "nimbus still runs 2 s after SIGTERM during receive-migration"
+  kill -9 "$pid"
+fi
+wait "$pid"
+st=$?
+pid=
+[ $st -eq 143 ] || fail "nimbus exit status after SIGTERM during receive-migration: $st (want 143)"
+grep -q "during the migration: cancelling it" "$tmp/sig.err" || fail "no cancel before the exit: $(cat "$tmp/sig.err")"
+wait "$recv" && fail "receive-migration succeeded: $(cat "$tmp/sig-recv.out")"
 
 if [ $failures -ne 0 ]; then
   echo "nimbus stderr:"; cat "$tmp/nimbus.err"

@@ -209,26 +209,11 @@ START_TEST(refusal_leaves_api_answering)
 }
 END_TEST
 
-/* vm.cancel-migration while the source is blocked sending to a destination
- * that stopped reading: the send's answer (cancelled) comes within 2 s, not
- * after the socket timeout, and the VM runs on. */
-START_TEST(cancel_unblocks_stalled_send)
+/* Until the send is stuck: pre-copy with nothing more sent for 300 ms. The
+ * bytes sent. */
+static char *wait_stuck(void)
 {
-    create_and_boot();
-    static uint8_t data[APITEST_RAM_SIZE];
-    memset(data, 0x5a, sizeof data); /* 2 MiB to send: more than the socket holds */
-    ck_assert(memory_write(vm_memory(vmm_vm(t->vmm)), 0, data, sizeof data));
-    g_autoptr(GError) err = NULL;
-    g_autofree char *dir = g_dir_make_tmp("nimbus-migapi-XXXXXX", NULL);
-    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", dir);
-    FakeDest d = { .mode = STALL, .stalled = 1 };
-    d.listen_fd = migration_listen(url, &err);
-    ck_assert(d.listen_fd >= 0);
-    GThread *th = g_thread_new("fake-dest", fake_dest, &d);
-
-    int fd = send_migration_start(url);
-    /* Stuck: pre-copy with nothing more sent for 300 ms. */
-    g_autofree char *last = NULL;
+    char *last = NULL;
     for (unsigned still = 0, i = 0; still < 30; i++) {
         ck_assert_msg(i < 1000, "the send never got stuck");
         HttpReply pr = { 0 };
@@ -241,6 +226,72 @@ START_TEST(cancel_unblocks_stalled_send)
         last = g_steal_pointer(&sent);
         g_usleep(10000);
     }
+    return last;
+}
+
+/* 2 MiB of data in guest RAM: more than a socket holds. */
+static void fill_ram(void)
+{
+    static uint8_t data[APITEST_RAM_SIZE];
+    memset(data, 0x5a, sizeof data);
+    ck_assert(memory_write(vm_memory(vmm_vm(t->vmm)), 0, data, sizeof data));
+}
+
+/* The guest resets while the source is stuck sending: the reset must not
+ * free the VM under the migrating thread. The migration is cancelled and
+ * says why, then the reset takes effect. */
+START_TEST(guest_reset_cancels_migration)
+{
+    create_and_boot();
+    fill_ram();
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("nimbus-migapi-XXXXXX", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", dir);
+    FakeDest d = { .mode = STALL, .stalled = 1 };
+    d.listen_fd = migration_listen(url, &err);
+    ck_assert(d.listen_fd >= 0);
+    GThread *th = g_thread_new("fake-dest", fake_dest, &d);
+    int fd = send_migration_start(url);
+    g_autofree char *last = wait_stuck();
+    vm_request_stop(vmm_vm(t->vmm), VM_STOP_RESET, "test: guest reset");
+    HttpReply r = { 0 };
+    ck_assert_msg(http_read_reply(fd, &r, MIGRATION_CANCEL_STALL_MS + 1500), "no answer to vm.send-migration");
+    close(fd);
+    g_autofree char *msg = json_get(r.body, "error");
+    ck_assert_msg(r.status == 500 && msg && strstr(msg, "the guest stopped during the migration (reset)"), "%d %s",
+                  r.status, r.body ? r.body : "");
+    http_reply_clear(&r);
+    /* The reset was handled after the migration: an API-created VM
+     * restarts (cloud-hypervisor's behaviour), with fresh RAM. */
+    g_autofree char *state = info_state(1000);
+    ck_assert_str_eq(state, "Running");
+    uint8_t first = 0x5a;
+    ck_assert(memory_read(vm_memory(vmm_vm(t->vmm)), 0, &first, 1));
+    ck_assert_msg(first == 0, "the VM was not restarted: its RAM still holds 0x%02x", first);
+    g_atomic_int_set(&d.stalled, 0);
+    g_thread_join(th);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* vm.cancel-migration while the source is blocked sending to a destination
+ * that stopped reading: the send's answer (cancelled) comes within 2 s, not
+ * after the socket timeout, and the VM runs on. */
+START_TEST(cancel_unblocks_stalled_send)
+{
+    create_and_boot();
+    fill_ram();
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("nimbus-migapi-XXXXXX", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", dir);
+    FakeDest d = { .mode = STALL, .stalled = 1 };
+    d.listen_fd = migration_listen(url, &err);
+    ck_assert(d.listen_fd >= 0);
+    GThread *th = g_thread_new("fake-dest", fake_dest, &d);
+
+    int fd = send_migration_start(url);
+    g_autofree char *last = wait_stuck();
     gint64 t0 = g_get_monotonic_time();
     HttpReply r = { 0 };
     int st = http_do(t->sock, "PUT", V1 "vm.cancel-migration", NULL, &r);
@@ -271,9 +322,7 @@ END_TEST
 START_TEST(destination_abandon_in_precopy)
 {
     create_and_boot();
-    static uint8_t data[APITEST_RAM_SIZE];
-    memset(data, 0x5a, sizeof data); /* more than the socket holds */
-    ck_assert(memory_write(vm_memory(vmm_vm(t->vmm)), 0, data, sizeof data));
+    fill_ram();
     g_autoptr(GError) err = NULL;
     g_autofree char *dir = g_dir_make_tmp("nimbus-migapi-XXXXXX", NULL);
     g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", dir);
@@ -456,6 +505,7 @@ static Suite *migration_api_suite(void)
     tcase_add_test(tc, refusal_leaves_api_answering);
     tcase_add_test(tc, cancel_unblocks_stalled_send);
     tcase_add_test(tc, destination_abandon_in_precopy);
+    tcase_add_test(tc, guest_reset_cancels_migration);
     tcase_add_test(tc, cancel_stops_connect);
     tcase_add_test(tc, cancel_receive_waiting);
     tcase_add_test(tc, cancel_receive_between_frames);
