@@ -237,22 +237,50 @@ static void fill_ram(void)
     ck_assert(memory_write(vm_memory(vmm_vm(t->vmm)), 0, data, sizeof data));
 }
 
+/* A running VM whose send-migration is stuck on a destination that stopped
+ * reading (STALL): stuck_send_start until the send is stuck, then
+ * stuck_send_finish releases the destination and cleans up. */
+typedef struct StuckSend {
+    FakeDest d;
+    char *dir;
+    GThread *th;
+    int fd;     /* the send-migration PUT's connection */
+    char *last; /* bytes sent when it got stuck */
+} StuckSend;
+
+static void stuck_send_start(StuckSend *ss)
+{
+    create_and_boot();
+    fill_ram();
+    g_autoptr(GError) err = NULL;
+    ss->dir = g_dir_make_tmp("nimbus-migapi-XXXXXX", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", ss->dir);
+    ss->d = (FakeDest){ .mode = STALL, .stalled = 1 };
+    ss->d.listen_fd = migration_listen(url, &err);
+    ck_assert(ss->d.listen_fd >= 0);
+    ss->th = g_thread_new("fake-dest", fake_dest, &ss->d);
+    ss->fd = send_migration_start(url);
+    ss->last = wait_stuck();
+}
+
+static void stuck_send_finish(StuckSend *ss)
+{
+    g_atomic_int_set(&ss->d.stalled, 0);
+    g_thread_join(ss->th);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", ss->dir);
+    ck_assert_int_eq(system(cmd), 0);
+    g_free(ss->dir);
+    g_free(ss->last);
+}
+
 /* The guest resets while the source is stuck sending: the reset must not
  * free the VM under the migrating thread. The migration is cancelled and
  * says why, then the reset takes effect. */
 START_TEST(guest_reset_cancels_migration)
 {
-    create_and_boot();
-    fill_ram();
-    g_autoptr(GError) err = NULL;
-    g_autofree char *dir = g_dir_make_tmp("nimbus-migapi-XXXXXX", NULL);
-    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", dir);
-    FakeDest d = { .mode = STALL, .stalled = 1 };
-    d.listen_fd = migration_listen(url, &err);
-    ck_assert(d.listen_fd >= 0);
-    GThread *th = g_thread_new("fake-dest", fake_dest, &d);
-    int fd = send_migration_start(url);
-    g_autofree char *last = wait_stuck();
+    StuckSend ss;
+    stuck_send_start(&ss);
+    int fd = ss.fd;
     vm_request_stop(vmm_vm(t->vmm), VM_STOP_RESET, "test: guest reset");
     HttpReply r = { 0 };
     ck_assert_msg(http_read_reply(fd, &r, MIGRATION_CANCEL_STALL_MS + 1500), "no answer to vm.send-migration");
@@ -268,10 +296,7 @@ START_TEST(guest_reset_cancels_migration)
     uint8_t first = 0x5a;
     ck_assert(memory_read(vm_memory(vmm_vm(t->vmm)), 0, &first, 1));
     ck_assert_msg(first == 0, "the VM was not restarted: its RAM still holds 0x%02x", first);
-    g_atomic_int_set(&d.stalled, 0);
-    g_thread_join(th);
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    stuck_send_finish(&ss);
 }
 END_TEST
 
@@ -280,18 +305,9 @@ END_TEST
  * after the socket timeout, and the VM runs on. */
 START_TEST(cancel_unblocks_stalled_send)
 {
-    create_and_boot();
-    fill_ram();
-    g_autoptr(GError) err = NULL;
-    g_autofree char *dir = g_dir_make_tmp("nimbus-migapi-XXXXXX", NULL);
-    g_autofree char *url = g_strdup_printf("unix:%s/mig.sock", dir);
-    FakeDest d = { .mode = STALL, .stalled = 1 };
-    d.listen_fd = migration_listen(url, &err);
-    ck_assert(d.listen_fd >= 0);
-    GThread *th = g_thread_new("fake-dest", fake_dest, &d);
-
-    int fd = send_migration_start(url);
-    g_autofree char *last = wait_stuck();
+    StuckSend ss;
+    stuck_send_start(&ss);
+    int fd = ss.fd;
     gint64 t0 = g_get_monotonic_time();
     HttpReply r = { 0 };
     int st = http_do(t->sock, "PUT", V1 "vm.cancel-migration", NULL, &r);
@@ -302,17 +318,14 @@ START_TEST(cancel_unblocks_stalled_send)
     g_autofree char *msg = json_get(r.body, "error");
     ck_assert_msg(r.status == 500 && msg && strstr(msg, "cancelled"), "%d %s", r.status, r.body ? r.body : "");
     http_reply_clear(&r);
-    g_message("stuck at %s bytes; the send answered %.0f ms after the cancel", last, ms);
+    g_message("stuck at %s bytes; the send answered %.0f ms after the cancel", ss.last, ms);
     g_autofree char *state = info_state(1000);
     ck_assert_str_eq(state, "Running");
     ck_assert_int_eq(http_do(t->sock, "GET", V1 "vm.migration-progress", NULL, &r), 200);
     g_autofree char *phase = json_get(r.body, "phase");
     ck_assert_str_eq(phase, "cancelled");
     http_reply_clear(&r);
-    g_atomic_int_set(&d.stalled, 0);
-    g_thread_join(th);
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    stuck_send_finish(&ss);
 }
 END_TEST
 
