@@ -50,12 +50,13 @@ static char *progress_line(JsonObject *o)
     g_autofree char *rate = human_bytes((uint64_t)member(o, "transfer_bytes_per_s"));
     GString *s = g_string_new(NULL);
     g_string_append_printf(s, "%s %.1fs: ", phase, (double)member(o, "elapsed_ms") / 1000);
+    bool outgoing = json_object_get_string_member_with_default(o, "direction", "")[0] == 'o';
     if (strcmp(phase, "setup") == 0 && !member(o, "ram_bytes")) {
-        g_string_append(s, "connecting, Start and Config");
+        g_string_append(s, outgoing ? "connecting, Start and Config" : "waiting for the source, Start and Config");
         return g_string_free(s, FALSE);
     }
     g_string_append_printf(s, "%s of %s RAM, %s/s", sent, ram, rate);
-    if (json_object_get_string_member_with_default(o, "direction", "")[0] == 'o' &&
+    if (outgoing &&
         strcmp(phase, "setup") != 0) {
         g_autofree char *dirty = human_bytes((uint64_t)member(o, "dirty_bytes_per_s"));
         g_autofree char *left = human_bytes((uint64_t)member(o, "remaining_bytes"));
