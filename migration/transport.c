@@ -114,7 +114,7 @@ static int connect_waiting(int fd, const struct sockaddr *sa, socklen_t len, con
             err = waiter_check(wt);
             if (!err)
                 poll(NULL, 0, (int)MIG_WAIT_SLICE_MS);
-        } else if (err == EINPROGRESS) {
+        } else if (err == EINPROGRESS || err == EALREADY) { /* EALREADY: after an EINTR */
             int r;
             while ((r = poll_slice(fd, POLLOUT)) == 0 && !(err = waiter_check(wt)))
                 ;
@@ -138,8 +138,8 @@ static void set_wait_error(GError **errp, int err, const MigWait *w, const char 
         g_set_error_literal(errp, NIMBUS_ERROR, NIMBUS_ERROR_FAILED,
                             w && w->cancel_message ? w->cancel_message : "migration: cancelled");
     else if (err == ETIMEDOUT)
-        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "migration: cannot %s %s: no answer within %u ms", what,
-                    url, timeout_ms);
+        g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "migration: cannot %s %s: no answer within %u %s", what,
+                    url, timeout_ms % 1000 ? timeout_ms : timeout_ms / 1000, timeout_ms % 1000 ? "ms" : "s");
     else
         g_set_error(errp, NIMBUS_ERROR, NIMBUS_ERROR_IO, "migration: cannot %s %s: %s", what, url,
                     g_strerror(err ? err : EINVAL));
