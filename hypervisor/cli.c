@@ -5,6 +5,19 @@
 
 #include <string.h>
 
+/* The help names this build's kernel format, serial device and console. */
+#if defined(__aarch64__)
+#define HELP_KERNEL "Linux kernel to boot: an uncompressed arm64 Image"
+#define HELP_SERIAL "PL011 UART"
+#define HELP_EXAMPLE_KERNEL "Image"
+#define HELP_EXAMPLE_CONSOLE "console=ttyAMA0"
+#else
+#define HELP_KERNEL "Linux kernel to boot: a bzImage or an ELF vmlinux with a PVH entry note"
+#define HELP_SERIAL "16550 UART (COM1)"
+#define HELP_EXAMPLE_KERNEL "bzImage"
+#define HELP_EXAMPLE_CONSOLE "console=ttyS0"
+#endif
+
 typedef struct CliRaw {
     char *kernel, *initramfs, *cmdline, *cpus, *memory, *serial, *reboot_policy, *log_file;
     char *console, *rng, *vsock, *balloon, *api_socket, *restore, *shutdown_mode;
@@ -22,8 +35,7 @@ static gboolean count_verbose(const gchar *name, const gchar *value, gpointer da
 static GOptionContext *make_context(CliRaw *raw)
 {
     const GOptionEntry entries[] = {
-        { "kernel", 0, 0, G_OPTION_ARG_FILENAME, &raw->kernel,
-          "Linux kernel to boot: a bzImage or an ELF vmlinux with a PVH entry note", "PATH" },
+        { "kernel", 0, 0, G_OPTION_ARG_FILENAME, &raw->kernel, HELP_KERNEL, "PATH" },
         { "initramfs", 0, 0, G_OPTION_ARG_FILENAME, &raw->initramfs, "Initial ramdisk", "PATH" },
         { "cmdline", 0, 0, G_OPTION_ARG_STRING, &raw->cmdline, "Kernel command line", "TEXT" },
         { "cpus", 0, 0, G_OPTION_ARG_STRING, &raw->cpus,
@@ -33,7 +45,7 @@ static GOptionContext *make_context(CliRaw *raw)
           "(default size=512M)",
           "size=SIZE,..." },
         { "serial", 0, 0, G_OPTION_ARG_STRING, &raw->serial,
-          "16550 UART (COM1) backend: tty|file=PATH|socket=PATH|pty|null|off (default tty)",
+          HELP_SERIAL " backend: tty|file=PATH|socket=PATH|pty|null|off (default tty)",
           "MODE" },
         { "console", 0, 0, G_OPTION_ARG_STRING, &raw->console,
           "virtio-console backend: off (default)|tty|pty|null|file=PATH|socket=PATH", "MODE" },
@@ -92,7 +104,7 @@ static GOptionContext *make_context(CliRaw *raw)
         "128+N when stopped by signal N.\n"
         "\n"
         "Example:\n"
-        "  nimbus --kernel bzImage --initramfs initrd.gz --cmdline \"console=ttyS0\" \\\n"
+        "  nimbus --kernel " HELP_EXAMPLE_KERNEL " --initramfs initrd.gz --cmdline \"" HELP_EXAMPLE_CONSOLE "\" \\\n"
         "         --cpus boot=2 --memory size=1G --serial tty\n");
     return ctx;
 }
