@@ -41,7 +41,7 @@ static const Command commands[] = {
     { "boot", "PUT", "vm.boot", ARG_NONE, "boot the created VM" },
     { "shutdown", "PUT", "vm.shutdown", ARG_NONE, "stop the VM (it can be booted again)" },
     { "reboot", "PUT", "vm.reboot", ARG_NONE, "reset the VM" },
-    { "power-button", "PUT", "vm.power-button", ARG_NONE, "press the guest's ACPI power button" },
+    { "power-button", "PUT", "vm.power-button", ARG_NONE, "press the guest's power button (ACPI on x86_64, a GPIO key on aarch64)" },
     { "pause", "PUT", "vm.pause", ARG_NONE, "pause the VM's vCPUs" },
     { "resume", "PUT", "vm.resume", ARG_NONE, "resume a paused VM" },
     { "delete", "PUT", "vm.delete", ARG_NONE, "stop the VM and forget its configuration" },

@@ -58,7 +58,7 @@ static GOptionContext *make_context(CliRaw *raw)
           "[,mac=MAC][,num_queues=N][,queue_size=N][,id=ID]",
           "tap=NAME,..." },
         { "rng", 0, 0, G_OPTION_ARG_STRING, &raw->rng,
-          "virtio-rng fed from src=PATH (default /dev/urandom)", "src=PATH" },
+          "virtio-rng fed from src=PATH (such as /dev/urandom)", "src=PATH" },
         { "vsock", 0, 0, G_OPTION_ARG_STRING, &raw->vsock,
           "virtio-vsock with a hybrid UNIX socket: cid=N,socket=PATH", "cid=N,socket=PATH" },
         { "balloon", 0, 0, G_OPTION_ARG_STRING, &raw->balloon,
@@ -95,7 +95,8 @@ static GOptionContext *make_context(CliRaw *raw)
     g_option_context_set_help_enabled(ctx, FALSE);
     g_option_context_set_summary(ctx,
         "Boots a Linux guest directly from its kernel, with a serial console on the\n"
-        "terminal. A guest reboot or power-off ends nimbus with exit status 0.");
+        "terminal. A guest power-off, or a reboot with --reboot-policy exit, ends\n"
+        "nimbus with exit status 0 (with --api-socket, nimbus serves the API on).");
     g_option_context_set_description(ctx,
         "Sizes take a K, M, G or T suffix (512M, 4G). Options taking key=value lists\n"
         "reject unknown or repeated keys.\n"

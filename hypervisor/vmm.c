@@ -539,6 +539,9 @@ static gboolean on_signal(gpointer opaque, int signum)
         g_message("received signal %d (%s): pressed the guest's power button; stopping it in %u s "
                   "or on a second signal",
                   signum, g_strsignal(signum), VMM_POWER_BUTTON_TIMEOUT_S);
+        /* The host asked nimbus to stop: once the guest is off, exit (status
+         * 0), even with an API socket, which otherwise outlives the guest. */
+        vmm->exit_with_guest = true;
         vmm->hard_stop_timer =
             evloop_add_timer(vmm->loop, VMM_POWER_BUTTON_TIMEOUT_S * 1000, on_hard_stop_timeout, vmm);
         return G_SOURCE_CONTINUE;

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -147,6 +148,18 @@ static void set_wait_error(GError **errp, int err, const MigWait *w, const char 
 
 /* ---- sockets ----------------------------------------------------------------- */
 
+/* A socket left at path by an earlier run is replaced; any other file is
+ * not ours to delete (EEXIST). 0 or an errno. */
+static int remove_stale_socket(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : errno;
+    if (!S_ISSOCK(st.st_mode))
+        return EEXIST;
+    return unlink(path) < 0 && errno != ENOENT ? errno : 0;
+}
+
 /* Bind and listen on fd, or connect it: 0 or an errno. */
 static int socket_attach(int fd, const struct sockaddr *sa, socklen_t len, bool listening, const Waiter *wt)
 {
@@ -172,9 +185,9 @@ static int open_socket(const char *url, bool listening, const MigWait *w, GError
         if (fd < 0) {
             err = errno;
         } else {
-            if (listening)
-                unlink(a.path); /* a stale socket from an earlier run */
-            err = socket_attach(fd, (struct sockaddr *)&sa, sizeof sa, listening, &wt);
+            err = listening ? remove_stale_socket(a.path) : 0;
+            if (!err)
+                err = socket_attach(fd, (struct sockaddr *)&sa, sizeof sa, listening, &wt);
         }
     } else {
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = listening ? AI_PASSIVE : 0 };

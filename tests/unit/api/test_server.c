@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -435,6 +436,29 @@ START_TEST(vmm_shutdown)
 }
 END_TEST
 
+/* SIGTERM with an API socket: the power button is pressed, and the guest's
+ * power-off then ends nimbus with status 0 (an API socket otherwise
+ * outlives the guest). */
+START_TEST(sigterm_then_poweroff_exits)
+{
+    HttpReply r = { 0 };
+    g_autofree char *body = create_body(NULL);
+    ck_assert_int_eq(put("vm.create", body, &r), 204);
+    ck_assert_int_eq(put("vm.boot", NULL, &r), 204);
+    http_reply_clear(&r);
+    vmm_watch_signals(t->vmm);
+    apitest_power_button_presses = 0;
+    ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
+    for (int i = 0; i < 500 && !g_atomic_int_get(&apitest_power_button_presses); i++)
+        g_usleep(10000);
+    ck_assert_int_eq(g_atomic_int_get(&apitest_power_button_presses), 1);
+    ck_assert(!apitest_wait_exit(t, 100)); /* it waits for the guest */
+    vm_request_stop(vmm_vm(t->vmm), VM_STOP_POWEROFF, "test: guest power-off");
+    ck_assert_msg(apitest_wait_exit(t, 5000), "nimbus still runs after the guest powered off on SIGTERM");
+    ck_assert_int_eq(t->exit_status, 0);
+}
+END_TEST
+
 /* Socket handling without the fixture. */
 START_TEST(socket_files)
 {
@@ -500,6 +524,7 @@ static Suite *api_server_suite(void)
     tcase_add_test(tc, disconnects);
     tcase_add_test(tc, slow_client_does_not_stall);
     tcase_add_test(tc, vmm_shutdown);
+    tcase_add_test(tc, sigterm_then_poweroff_exits);
     suite_add_tcase(s, tc);
     TCase *sock = tcase_create("sockets");
     tcase_set_timeout(sock, 30);

@@ -193,6 +193,26 @@ START_TEST(test_urls)
     ck_assert_int_lt(mig_connect("tcp:nohostport", NULL, &e2), 0);
     ck_assert_int_lt(mig_connect("unix:/nonexistent/nimbus-mig.sock", NULL, &e3), 0);
     ck_assert(strstr(e3->message, "cannot connect"));
+    /* Listening replaces a stale socket but no other file. */
+    g_autofree char *dir = g_dir_make_tmp("nimbus-mig-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "precious", NULL);
+    g_autofree char *url = g_strdup_printf("unix:%s", path);
+    ck_assert(g_file_set_contents(path, "keep me", -1, NULL));
+    g_autoptr(GError) e4 = NULL, e5 = NULL;
+    ck_assert_int_lt(mig_listen(url, &e4), 0);
+    ck_assert_msg(strstr(e4->message, "File exists"), "%s", e4->message);
+    g_autofree char *kept = NULL;
+    ck_assert(g_file_get_contents(path, &kept, NULL, NULL));
+    ck_assert_str_eq(kept, "keep me");
+    unlink(path);
+    int l1 = mig_listen(url, &e5);
+    ck_assert_int_ge(l1, 0);
+    close(l1); /* leaves the socket file behind, as a killed nimbus would */
+    int l2 = mig_listen(url, &e5);
+    ck_assert_msg(l2 >= 0, "a stale socket was not replaced: %s", e5 ? e5->message : "");
+    close(l2);
+    unlink(path);
+    rmdir(dir);
 }
 END_TEST
 
