@@ -4,6 +4,7 @@
 #include "api/vm_config_json.h"
 #include "hypervisor/error.h"
 #include "migration/migrate.h"
+#include "migration/transport.h"
 
 #include <json-glib/json-glib.h>
 #include <unistd.h>
@@ -61,6 +62,8 @@ static gboolean job_done(gpointer opaque)
 {
     MigJob *j = opaque;
     g_thread_join(j->thread);
+    if (!j->outgoing)
+        mig_unlisten(j->url); /* its socket file: nobody can connect any more */
     const MigrationStats *st = &j->stats;
     if (j->ok && j->outgoing)
         vmm_migration_sent(j->vmm); /* the VM runs at the destination now */

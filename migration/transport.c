@@ -236,6 +236,16 @@ int mig_listen(const char *url, GError **errp)
     return open_socket(url, true, NULL, errp);
 }
 
+void mig_unlisten(const char *url)
+{
+    MigAddr a;
+    if (!parse_url(url, &a, NULL))
+        return;
+    if (a.is_unix)
+        remove_stale_socket(a.path);
+    addr_clear(&a);
+}
+
 int mig_accept(int listen_fd, const MigWait *wait, GError **errp)
 {
     Waiter wt;

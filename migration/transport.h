@@ -27,6 +27,9 @@ typedef struct MigWait {
 int mig_connect(const char *url, const MigWait *wait, GError **errp);
 /* A listening socket for mig_accept; a stale unix socket is replaced. */
 int mig_listen(const char *url, GError **errp);
+/* After the last mig_accept: remove a unix: URL's socket file (if it is
+ * still a socket); nothing for tcp:. */
+void mig_unlisten(const char *url);
 /* The first connection on listen_fd (blocking, close-on-exec), or -1 with
  * errp set. listen_fd stays open. */
 int mig_accept(int listen_fd, const MigWait *wait, GError **errp);

@@ -433,6 +433,8 @@ START_TEST(cancel_receive_waiting)
         ck_assert_str_eq(phase, "setup");
         double ms = cancel_and_expect(fd, "destination", 1000);
         g_message("round %d: waiting receive cancelled, answered in %.0f ms", round, ms);
+        g_autofree char *path = g_strdup_printf("%s/r.sock", dir);
+        ck_assert_msg(!g_file_test(path, G_FILE_TEST_EXISTS), "the socket file %s was left behind", path);
         HttpReply r = { 0 };
         ck_assert_int_eq(http_do(t->sock, "GET", V1 "vm.info", NULL, &r), 404);
         http_reply_clear(&r);
