@@ -60,7 +60,7 @@ static GOptionContext *make_context(CliRaw *raw)
         { "rng", 0, 0, G_OPTION_ARG_STRING, &raw->rng,
           "virtio-rng fed from src=PATH (such as /dev/urandom)", "src=PATH" },
         { "vsock", 0, 0, G_OPTION_ARG_STRING, &raw->vsock,
-          "virtio-vsock with a hybrid UNIX socket: cid=N,socket=PATH", "cid=N,socket=PATH" },
+          "virtio-vsock with a hybrid UNIX socket: cid=N,socket=PATH[,id=ID]", "cid=N,socket=PATH" },
         { "balloon", 0, 0, G_OPTION_ARG_STRING, &raw->balloon,
           "virtio-balloon: size=SIZE[,deflate_on_oom=on][,free_page_reporting=on]",
           "size=SIZE,..." },
@@ -72,8 +72,8 @@ static GOptionContext *make_context(CliRaw *raw)
           "What a guest reboot does: exit (default; nimbus exits with status 0) or restart",
           "exit|restart" },
         { "api-socket", 0, 0, G_OPTION_ARG_STRING, &raw->api_socket,
-          "Serve the cloud-hypervisor REST API on a UNIX socket: path=PATH (created, removed at "
-          "exit) or fd=N (already listening)",
+          "Serve the cloud-hypervisor REST API on a UNIX socket: path=PATH or PATH (created, removed "
+          "at exit) or fd=N (already listening)",
           "path=PATH|fd=N" },
         { "restore", 0, 0, G_OPTION_ARG_STRING, &raw->restore,
           "Restore the VM of a snapshot instead of booting one: source_url=file:///DIR"

@@ -297,7 +297,7 @@ static bool con_realize(Device *d, const void *opaque, GError **errp)
         return false;
     }
     if (chardev_pty_path(c->chr)) {
-        g_info("%s: virtio-console on %s", d->id, chardev_pty_path(c->chr));
+        g_message("%s: virtio-console pty at %s", d->id, chardev_pty_path(c->chr)); /* as the serial's */
         vm_set_console_pty(d->vm, d->id, chardev_pty_path(c->chr)); /* for vm.info */
     }
     return true;
